@@ -1,0 +1,3 @@
+from .configurable_distiller import ConfigurableDistiller
+
+__all__ = ['ConfigurableDistiller']

@@ -1,0 +1,157 @@
+from typing import Dict, Optional
+
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from torch import nn
+
+from vitkd_mm.registry import MODELS
+from ..recorders import RecorderManager
+from .loss_mapping import (RecordSpec, check_loss_arguments, parse_entry,
+                           teacher_demands)
+
+
+def _build_named(key: str, cfgs: Optional[dict]) -> nn.ModuleDict:
+    modules = nn.ModuleDict()
+    for name, cfg in (cfgs or {}).items():
+        try:
+            modules[name] = MODELS.build(cfg)
+        except KeyError as error:
+            raise KeyError(f'{key}.{name}: cannot build {cfg.get("type")!r}: '
+                           f'{error}. Components registered in vitkd_mm: '
+                           f'{", ".join(sorted(MODELS.module_dict))}.'
+                           ) from error
+    return modules
+
+
+@MODELS.register_module()
+class ConfigurableDistiller(BaseModule):
+    """Wire recorders, connectors and losses from a config, MMRazor style.
+
+    Each distillation loss is called with keyword arguments taken from the
+    recorders, as ``loss_forward_mappings`` describes. An entry
+    ``dict(recorder='deep', from_student=True, record_idx=0, data_idx=None,
+    connector='gen', connector_idx=0)`` reads the first value the student
+    recorder ``deep`` recorded, passes it through connector ``gen`` and takes
+    element 0 of the connector's output. A connector is run once per step
+    for each input it gets, however many entries read it, so e.g. the masked
+    prediction and its mask come from the same random draw.
+
+    The whole mapping is checked at build time: loss, recorder and connector
+    names, loss argument names, required arguments, index types. Connectors
+    that no entry uses are not built (they would get no gradient, which
+    breaks DDP), with a warning.
+
+    Args:
+        student_recorders (dict, optional): ``{name: recorder cfg}``.
+        teacher_recorders (dict, optional): ``{name: recorder cfg}``.
+        connectors (dict, optional): ``{name: connector cfg}``.
+        distill_losses (dict, optional): ``{loss name: loss cfg}``; the names
+            become the logged keys (``distill.<name>``).
+        loss_forward_mappings (dict, optional): ``{loss name: {argument:
+            entry}}``.
+        init_cfg (dict, optional): Initialisation config.
+
+    Examples:
+        >>> distiller = ConfigurableDistiller(
+        ...     student_recorders=dict(
+        ...         out=dict(type='ModuleOutputs', source='fc')),
+        ...     teacher_recorders=dict(
+        ...         out=dict(type='ModuleOutputs', source='fc')),
+        ...     distill_losses=dict(loss_mimic=dict(type='MimicLoss')),
+        ...     loss_forward_mappings=dict(loss_mimic=dict(
+        ...         preds_S=dict(recorder='out', from_student=True),
+        ...         preds_T=dict(recorder='out', from_student=False))))
+    """
+
+    def __init__(self,
+                 student_recorders: Optional[dict] = None,
+                 teacher_recorders: Optional[dict] = None,
+                 connectors: Optional[dict] = None,
+                 distill_losses: Optional[dict] = None,
+                 loss_forward_mappings: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg)
+        self.student_recorders = RecorderManager(student_recorders,
+                                                 'student_recorders')
+        self.teacher_recorders = RecorderManager(teacher_recorders,
+                                                 'teacher_recorders')
+        self.distill_losses = _build_named('distill_losses', distill_losses)
+        self.loss_specs = self._parse_mappings(loss_forward_mappings or {},
+                                               connectors or {})
+        used = {
+            spec.connector
+            for arguments in self.loss_specs.values()
+            for spec in arguments.values() if spec.connector is not None
+        }
+        for name in sorted(set(connectors or {}) - used):
+            print_log(
+                f'connectors.{name} is used by no loss_forward_mappings '
+                'entry and is not built.', 'current', 30)
+        self.connectors = _build_named(
+            'connectors',
+            {k: v
+             for k, v in (connectors or {}).items() if k in used})
+
+    def _parse_mappings(self, mappings: dict,
+                        connectors: dict) -> Dict[str, Dict[str, RecordSpec]]:
+        losses = list(self.distill_losses)
+        for name in mappings:
+            if name not in self.distill_losses:
+                raise KeyError(
+                    f'loss_forward_mappings.{name} names no loss in '
+                    f'distill_losses. Valid choices: {", ".join(losses)}.')
+        specs = {}
+        for name, loss in self.distill_losses.items():
+            if name not in mappings:
+                raise KeyError(f'distill_losses.{name} has no entry in '
+                               'loss_forward_mappings.')
+            key = f'loss_forward_mappings.{name}'
+            arguments = mappings[name]
+            check_loss_arguments(key, loss, list(arguments))
+            specs[name] = {
+                argument: parse_entry(f'{key}.{argument}', entry,
+                                      self.student_recorders.recorders,
+                                      self.teacher_recorders.recorders,
+                                      connectors)
+                for argument, entry in arguments.items()
+            }
+        return specs
+
+    def prepare_from_student(self, model: nn.Module) -> None:
+        """Attach the student recorders to the student model."""
+        self.student_recorders.initialize(model)
+
+    def prepare_from_teacher(self, model: nn.Module) -> None:
+        """Attach the teacher recorders to the teacher model."""
+        self.teacher_recorders.initialize(model)
+
+    def teacher_demands(self) -> Dict[str, int]:
+        """``{teacher recorder: number of calls the losses read}``."""
+        return teacher_demands(self.loss_specs)
+
+    def compute_distill_losses(self) -> Dict[str, object]:
+        """Compute every loss from the values recorded in the last step."""
+        connector_outputs = {}
+        losses = {}
+        for name, arguments in self.loss_specs.items():
+            kwargs = {
+                argument: self._get_record(spec, connector_outputs)
+                for argument, spec in arguments.items()
+            }
+            losses[name] = self.distill_losses[name](**kwargs)
+        return losses
+
+    def _get_record(self, spec: RecordSpec, connector_outputs: dict):
+        recorders = (self.student_recorders
+                     if spec.from_student else self.teacher_recorders)
+        if spec.connector is None:
+            return recorders.get_recorder(spec.recorder).get_record_data(
+                spec.record_idx, spec.data_idx)
+        key = spec.connector_input
+        if key not in connector_outputs:
+            data = recorders.get_recorder(spec.recorder).get_record_data(
+                spec.record_idx, spec.data_idx)
+            connector_outputs[key] = self.connectors[spec.connector](data)
+        output = connector_outputs[key]
+        return output if spec.connector_idx is None else output[
+            spec.connector_idx]

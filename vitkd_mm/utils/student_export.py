@@ -1,0 +1,52 @@
+"""Turn a distillation checkpoint into a plain student checkpoint."""
+from collections import OrderedDict
+from typing import Mapping
+
+STUDENT_PREFIX = 'architecture.'
+
+
+def student_state_dict(state_dict: Mapping,
+                       prefix: str = STUDENT_PREFIX) -> OrderedDict:
+    """Keep the student's weights, without ``prefix``.
+
+    Drops the teacher (``teacher.``), the distiller (``distiller.``: the
+    projections, mask token and generator, which only serve training) and
+    the shared data preprocessor.
+
+    Args:
+        state_dict (Mapping): State dict of a ``SingleTeacherDistill``
+            (``module.`` prefixes of a DDP-saved model are allowed).
+        prefix (str): Prefix of the student's keys.
+
+    Returns:
+        OrderedDict: Keys as a stock mmpretrain/mmdet model has them.
+
+    Raises:
+        KeyError: If no key starts with ``prefix``.
+    """
+    student = OrderedDict()
+    for key, value in state_dict.items():
+        if key.startswith('module.'):
+            key = key[len('module.'):]
+        if key.startswith(prefix):
+            student[key[len(prefix):]] = value
+    if not student:
+        raise KeyError(
+            f'No key starts with {prefix!r}: this is not a checkpoint of a '
+            f'distillation run. Keys start with {sorted(state_dict)[:3]}.')
+    return student
+
+
+def student_checkpoint(checkpoint: Mapping) -> dict:
+    """A checkpoint dict holding only the student (no optimizer, no teacher).
+
+    Args:
+        checkpoint (Mapping): As saved by mmengine, with ``state_dict`` and
+            optionally ``meta``.
+    """
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    meta = dict(checkpoint.get('meta', {}) or {})
+    keep = ('epoch', 'iter', 'mmengine_version', 'cfg', 'seed', 'time')
+    meta = {key: value for key, value in meta.items() if key in keep}
+    meta['vitkd_mm'] = 'student exported from a distillation checkpoint'
+    return dict(meta=meta, state_dict=student_state_dict(state_dict))
