@@ -7,6 +7,13 @@ custom_imports = dict(imports=['vitkd_mm'], allow_failed_imports=False)
 
 data_root = 'data'
 num_classes = 3
+# The Runner merges this into model.data_preprocessor, which
+# SingleTeacherDistill hands to the student, as mmpretrain's bases do.
+data_preprocessor = dict(
+    num_classes=num_classes,
+    mean=[127.5, 127.5, 127.5],
+    std=[127.5, 127.5, 127.5],
+    to_rgb=True)
 
 
 def tiny_vit(embed_dims, num_layers):
@@ -32,15 +39,7 @@ def tiny_vit(embed_dims, num_layers):
 
 model = dict(
     type='vitkd_mm.SingleTeacherDistill',
-    data_preprocessor=None,
-    architecture=dict(
-        tiny_vit(16, 2),
-        data_preprocessor=dict(
-            type='ClsDataPreprocessor',
-            num_classes=num_classes,
-            mean=[127.5, 127.5, 127.5],
-            std=[127.5, 127.5, 127.5],
-            to_rgb=True)),
+    architecture=tiny_vit(16, 2),
     teacher=tiny_vit(24, 3),
     teacher_ckpt=None,
     distiller=dict(

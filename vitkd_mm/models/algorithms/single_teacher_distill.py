@@ -13,6 +13,10 @@ from ..recorders import BaseRecorder
 from ..recorders.module_recorders import _ModuleRecorder
 
 
+def _prefixed(losses: dict, prefix: str) -> dict:
+    return {f'{prefix}.{key}': value for key, value in losses.items()}
+
+
 class _TeacherRecordsReady(Exception):
     """Raised inside the teacher's forward once every needed value exists."""
 
@@ -36,24 +40,31 @@ class TeacherEarlyExit:
     def __init__(self, teacher: nn.Module,
                  demands: Dict[BaseRecorder, int]) -> None:
         self.demands = demands
-        self.enabled = bool(demands) and all(
-            isinstance(recorder, _ModuleRecorder) for recorder in demands)
-        if self.enabled:
+        self.active = False
+        if bool(demands) and all(
+                isinstance(recorder, _ModuleRecorder) for recorder in demands):
             for recorder in demands:
                 teacher.get_submodule(recorder.source).register_forward_hook(
                     self._check)
 
     def _check(self, module, inputs, outputs):
-        if self.enabled and all(
+        if self.active and all(
                 len(recorder.data_buffer) >= count
                 for recorder, count in self.demands.items()):
             raise _TeacherRecordsReady
 
     def run(self, teacher: nn.Module, *args, **kwargs) -> None:
+        """Call ``teacher(*args, **kwargs)``, stopping early if it can.
+
+        Outside this call the hooks do nothing.
+        """
+        self.active = True
         try:
             teacher(*args, **kwargs)
         except _TeacherRecordsReady:
             pass
+        finally:
+            self.active = False
 
 
 @MODELS.register_module()
@@ -78,12 +89,19 @@ class SingleTeacherDistill(BaseModel):
         teacher_ckpt (str, optional): Teacher checkpoint (path or URL), with
             or without a ``state_dict`` wrapper. A checkpoint that matches
             no teacher key is an error. Defaults to None.
-        teacher_trainable (bool): Train the teacher too. Defaults to False.
+        teacher_trainable (bool): Train the teacher too, on its own loss
+            (logged as ``teacher.*``; online distillation). Defaults to
+            False.
         calculate_student_loss (bool): Add the student's own losses.
             Defaults to True.
-        data_preprocessor (dict, optional): Defaults to None: reuse the
-            student's, so batch augments (Mixup/CutMix) run once and both
-            networks see the same batch.
+        data_preprocessor (dict | nn.Module, optional): The model always
+            preprocesses with the student's data preprocessor, so batch
+            augments (Mixup/CutMix, from the student's ``train_cfg``) run
+            once and both networks see the same batch. A dict (such as the
+            top-level ``data_preprocessor`` of mmpretrain's dataset bases,
+            which the Runner passes here) becomes the student's
+            ``data_preprocessor`` unless the student config has its own.
+            A module is used as is. Defaults to None.
         init_cfg (dict, optional): Initialisation config.
 
     State-dict prefixes: ``architecture.``, ``teacher.``, ``distiller.``.
@@ -96,12 +114,20 @@ class SingleTeacherDistill(BaseModel):
                  teacher_ckpt: Optional[str] = None,
                  teacher_trainable: bool = False,
                  calculate_student_loss: bool = True,
-                 data_preprocessor: Optional[dict] = None,
+                 data_preprocessor: Union[dict, nn.Module, None] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(data_preprocessor=data_preprocessor,
-                         init_cfg=init_cfg)
+        if isinstance(data_preprocessor, dict):
+            if not isinstance(architecture, dict):
+                raise TypeError('data_preprocessor as a dict needs '
+                                'architecture as a dict to merge into.')
+            architecture = dict(architecture)
+            architecture.setdefault('data_preprocessor', data_preprocessor)
+        own_preprocessor = isinstance(data_preprocessor, nn.Module)
+        super().__init__(
+            data_preprocessor=data_preprocessor if own_preprocessor else None,
+            init_cfg=init_cfg)
         self.architecture = self._build(architecture)
-        if data_preprocessor is None:
+        if not own_preprocessor:
             self.data_preprocessor = self.architecture.data_preprocessor
         self.teacher = self._build(teacher)
         if teacher_ckpt is not None:
@@ -180,26 +206,25 @@ class SingleTeacherDistill(BaseModel):
              data_samples: Optional[List[BaseDataElement]]) -> dict:
         """Student losses (``student.*``) and distillation losses
         (``distill.*``) of one batch."""
-        with self.distiller.teacher_recorders, torch.set_grad_enabled(
-                self.teacher_trainable):
-            self.teacher_early_exit.run(
-                self.teacher, inputs, data_samples, mode='tensor')
-
         losses = {}
+        with self.distiller.teacher_recorders:
+            if self.teacher_trainable:
+                teacher_losses = self.teacher(
+                    inputs, data_samples, mode='loss')
+                losses.update(_prefixed(teacher_losses, 'teacher'))
+            else:
+                with torch.no_grad():
+                    self.teacher_early_exit.run(
+                        self.teacher, inputs, data_samples, mode='tensor')
+
         with self.distiller.student_recorders:
             if self.calculate_student_loss:
                 student_losses = self.architecture(
                     inputs, data_samples, mode='loss')
-                losses.update({
-                    f'student.{key}': value
-                    for key, value in student_losses.items()
-                })
+                losses.update(_prefixed(student_losses, 'student'))
             else:
                 self.architecture(inputs, data_samples, mode='tensor')
 
-        distill_losses = self.distiller.compute_distill_losses()
-        losses.update({
-            f'distill.{key}': value
-            for key, value in distill_losses.items()
-        })
+        losses.update(
+            _prefixed(self.distiller.compute_distill_losses(), 'distill'))
         return losses

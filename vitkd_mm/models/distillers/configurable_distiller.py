@@ -2,6 +2,7 @@ from typing import Dict, Optional
 
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
+from mmengine.registry import DefaultScope
 from torch import nn
 
 from vitkd_mm.registry import MODELS
@@ -11,10 +12,12 @@ from .loss_mapping import (RecordSpec, check_loss_arguments, parse_entry,
 
 
 def _build_named(key: str, cfgs: Optional[dict]) -> nn.ModuleDict:
+    """Build ``{name: cfg}`` in the vitkd_mm scope, whatever the caller's."""
     modules = nn.ModuleDict()
     for name, cfg in (cfgs or {}).items():
         try:
-            modules[name] = MODELS.build(cfg)
+            with DefaultScope.overwrite_default_scope('vitkd_mm'):
+                modules[name] = MODELS.build(cfg)
         except KeyError as error:
             raise KeyError(f'{key}.{name}: cannot build {cfg.get("type")!r}: '
                            f'{error}. Components registered in vitkd_mm: '

@@ -1,0 +1,122 @@
+"""Build-time validation of ConfigurableDistiller configs."""
+import copy
+
+import pytest
+import torch
+
+from tests.conftest import tiny_distill_cfg
+from vitkd_mm.models import ConfigurableDistiller
+from vitkd_mm.registry import MODELS
+
+
+@pytest.fixture(autouse=True)
+def _scope(mmpretrain_scope):
+    yield
+
+
+def distiller_cfg():
+    cfg = tiny_distill_cfg().distiller.to_dict()
+    cfg.pop('type')
+    return cfg
+
+
+def build_model(**distiller_changes):
+    cfg = tiny_distill_cfg()
+    cfg.distiller.update(distiller_changes)
+    return MODELS.build(cfg)
+
+
+def test_valid_config_builds_and_drops_unused_connector():
+    cfg = distiller_cfg()
+    cfg['connectors']['spare'] = dict(type='DropExtraTokens')
+    distiller = ConfigurableDistiller(**cfg)
+    assert set(distiller.connectors) == {'proj', 'tokens'}
+    assert set(distiller.distill_losses) == {'loss_mimic'}
+
+
+@pytest.mark.parametrize('change, error, message', [
+    (lambda c: c['distill_losses'].update(
+        loss_mimic=dict(type='NoSuchLoss')), KeyError,
+     r'distill_losses.loss_mimic: cannot build .NoSuchLoss.*MimicLoss'),
+    (lambda c: c['loss_forward_mappings'].update(
+        loss_other=dict()), KeyError,
+     r'loss_forward_mappings.loss_other names no loss.*loss_mimic'),
+    (lambda c: c['loss_forward_mappings'].pop('loss_mimic'), KeyError,
+     r'distill_losses.loss_mimic has no entry in loss_forward_mappings'),
+    (lambda c: c['loss_forward_mappings']['loss_mimic'].update(
+        preds_X=dict(from_student=True, recorder='block0')), KeyError,
+     r"loss_forward_mappings.loss_mimic: MimicLoss.forward takes no "
+     r"argument.*'preds_X'.*Valid arguments: preds_S, preds_T"),
+    (lambda c: c['loss_forward_mappings']['loss_mimic'].pop('preds_T'),
+     KeyError, r"required argument.*'preds_T'.*not mapped"),
+    (lambda c: c['loss_forward_mappings']['loss_mimic']['preds_S'].update(
+        from_student='yes'), TypeError,
+     r'loss_mimic.preds_S.from_student must be True or False'),
+    (lambda c: c['loss_forward_mappings']['loss_mimic']['preds_S'].update(
+        recorder='deep'), KeyError,
+     r"preds_S.recorder='deep' is not in student_recorders. "
+     r'Valid choices: block0'),
+    (lambda c: c['loss_forward_mappings']['loss_mimic']['preds_T'].update(
+        recorder='deep'), KeyError,
+     r"preds_T.recorder='deep' is not in teacher_recorders"),
+    (lambda c: c['loss_forward_mappings']['loss_mimic']['preds_S'].update(
+        connector='nope'), KeyError,
+     r"preds_S.connector='nope' is not in connectors. "
+     r'Valid choices: proj, tokens'),
+    (lambda c: c['loss_forward_mappings']['loss_mimic']['preds_S'].update(
+        record_idx=-1), TypeError, r'preds_S.record_idx must be'),
+    (lambda c: c['loss_forward_mappings']['loss_mimic']['preds_S'].update(
+        data_idx='0'), TypeError, r'preds_S.data_idx must be'),
+    (lambda c: c['loss_forward_mappings']['loss_mimic']['preds_S'].update(
+        recorde='block0'), KeyError, r"preds_S has unknown key.*'recorde'"),
+    (lambda c: c['loss_forward_mappings']['loss_mimic']['preds_S'].pop(
+        'from_student'), KeyError, r"preds_S is missing 'from_student'"),
+    (lambda c: c['connectors'].update(proj=dict(type='NoSuchConnector')),
+     KeyError, r'connectors.proj: cannot build .NoSuchConnector'),
+])
+def test_invalid_mapping_names_the_key(change, error, message):
+    cfg = distiller_cfg()
+    change(cfg)
+    with pytest.raises(error, match=message):
+        ConfigurableDistiller(**cfg)
+
+
+def test_recorder_source_that_names_no_module():
+    with pytest.raises(ValueError,
+                       match=r"student_recorders.block0: .*"
+                       r"source='backbone.layers.9' names no module"):
+        build_model(student_recorders=dict(
+            block0=dict(type='ModuleOutputs', source='backbone.layers.9')))
+    with pytest.raises(ValueError, match=r'teacher_recorders.block0'):
+        build_model(teacher_recorders=dict(
+            block0=dict(type='ModuleOutputs', source='backbone.nope')))
+
+
+def test_connector_runs_once_per_input_per_step():
+    """Two entries reading one connector get outputs of one call."""
+    cfg = distiller_cfg()
+    cfg['distill_losses']['loss_twice'] = dict(cfg['distill_losses']['loss_mimic'])
+    cfg['loss_forward_mappings']['loss_twice'] = copy.deepcopy(
+        cfg['loss_forward_mappings']['loss_mimic'])
+    distiller = ConfigurableDistiller(**cfg)
+    model = MODELS.build(tiny_distill_cfg())
+    distiller.prepare_from_student(model.architecture)
+    distiller.prepare_from_teacher(model.teacher)
+    calls = []
+    distiller.connectors.proj.register_forward_hook(
+        lambda *args: calls.append(1))
+    x = torch.rand(2, 3, 32, 32)
+    with distiller.student_recorders:
+        model.architecture(x, mode='tensor')
+    with distiller.teacher_recorders:
+        model.teacher(x, mode='tensor')
+    losses = distiller.compute_distill_losses()
+    assert len(calls) == 1
+    torch.testing.assert_close(losses['loss_mimic'], losses['loss_twice'])
+
+
+def test_teacher_demands_count_record_idx():
+    cfg = distiller_cfg()
+    cfg['loss_forward_mappings']['loss_mimic']['preds_T']['record_idx'] = 2
+    distiller = ConfigurableDistiller(**cfg)
+    assert distiller.teacher_demands() == {'block0': 3}

@@ -1,0 +1,181 @@
+"""Connector of ViTKD's deep generation (masked token generation)."""
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.model import BaseModule
+from torch import nn
+
+from vitkd_mm.registry import MODELS
+from .drop_extra_tokens import check_num_extra_tokens, drop_extra_tokens
+from .generators import build_generator
+from .mimic_connector import check_token_dims, token_projection
+
+HWShape = Union[int, Sequence[int]]
+
+
+def to_hw(shape: HWShape, name: str) -> Tuple[int, int]:
+    """Turn an int or an (h, w) sequence into an (h, w) tuple of ints."""
+    if isinstance(shape, int):
+        hw = (shape, shape)
+    else:
+        hw = tuple(shape) if isinstance(shape, Sequence) else ()
+    if len(hw) != 2 or not all(isinstance(s, int) and s > 0 for s in hw):
+        raise ValueError(f'{name} must be a positive int or an (h, w) pair of '
+                         f'positive ints, got {shape!r}.')
+    return hw
+
+
+@MODELS.register_module()
+class GenerationConnector(BaseModule):
+    """Generates the teacher's deep tokens from masked student tokens.
+
+    Steps: drop the extra tokens; project with ``Linear(student_dims,
+    teacher_dims)`` (identity when equal); MAE-style random masking (one
+    ``torch.rand(B, N)`` draw, keep the ``int(N * (1 - mask_ratio))`` tokens
+    with the smallest noise); fill the removed tokens with a learnable,
+    zero-initialised mask token (no positional embedding) and restore the
+    token order; reshape to (B, D_t, h, w) and run the generator on the whole
+    grid; flatten back to tokens.
+
+    The generator is chosen by name: ``'conv'`` (the paper's default,
+    Conv3x3 -> ReLU -> Conv3x3), ``'self_attn'`` (a transformer block over
+    all tokens) or ``'cross_attn'`` (all tokens query the visible student
+    tokens only).
+
+    Args:
+        student_dims (int): Channels D_s of the student tokens.
+        teacher_dims (int): Channels D_t of the teacher tokens.
+        mask_ratio (float): Fraction of masked tokens, in (0, 1).
+            Defaults to 0.5.
+        generator (str): ``'conv'``, ``'self_attn'`` or ``'cross_attn'``.
+            Defaults to ``'conv'``.
+        patch_resolution (int | tuple[int, int], optional): Token grid
+            (h, w) used when ``forward`` gets no ``hw_shape``. Defaults to
+            None.
+        num_extra_tokens (int): Number of leading extra tokens of the student
+            sequence. Defaults to 1.
+        num_heads (int): Attention heads of the attention generators.
+            Defaults to 8.
+        init_cfg (dict, optional): Initialization config. Defaults to None.
+
+    Shapes:
+        - x: (B, E + N, D_s), with N = h * w
+        - generated: (B, N, D_t)
+        - mask: (B, N), 1 at the masked tokens, 0 at the visible ones
+
+    Examples:
+        >>> import torch
+        >>> connector = GenerationConnector(192, 384, patch_resolution=14)
+        >>> generated, mask = connector(torch.rand(2, 1 + 196, 192))
+        >>> generated.shape, mask.shape, mask.sum(1)
+        (torch.Size([2, 196, 384]), torch.Size([2, 196]), tensor([98., 98.]))
+        >>> # non-square grids, e.g. detection inputs
+        >>> generated, mask = connector(
+        ...     torch.rand(2, 1 + 12 * 20, 192), hw_shape=(12, 20))
+        >>> generated.shape
+        torch.Size([2, 240, 384])
+    """
+
+    def __init__(self,
+                 student_dims: int,
+                 teacher_dims: int,
+                 mask_ratio: float = 0.5,
+                 generator: str = 'conv',
+                 patch_resolution: Optional[HWShape] = None,
+                 num_extra_tokens: int = 1,
+                 num_heads: int = 8,
+                 init_cfg=None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if not 0 < mask_ratio < 1:
+            raise ValueError('mask_ratio must lie in the open interval '
+                             f'(0, 1), got {mask_ratio}.')
+        self.student_dims = student_dims
+        self.teacher_dims = teacher_dims
+        self.mask_ratio = mask_ratio
+        self.num_extra_tokens = check_num_extra_tokens(num_extra_tokens)
+        self.patch_resolution = None if patch_resolution is None else to_hw(
+            patch_resolution, 'patch_resolution')
+        self.proj = token_projection(student_dims, teacher_dims)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, teacher_dims))
+        self.generator = build_generator(generator, teacher_dims, num_heads)
+
+    def grid_shape(self, num_tokens: int,
+                   hw_shape: Optional[HWShape]) -> Tuple[int, int]:
+        """Return the (h, w) token grid, checked against ``num_tokens``."""
+        if hw_shape is not None:
+            (h, w), source = to_hw(hw_shape, 'hw_shape'), 'hw_shape'
+        elif self.patch_resolution is not None:
+            (h, w), source = self.patch_resolution, 'patch_resolution'
+        else:
+            raise ValueError(
+                'GenerationConnector needs the token grid: pass hw_shape to '
+                'forward or set patch_resolution in the config (the grid is '
+                'never guessed from sqrt(N)).')
+        if h * w != num_tokens:
+            raise ValueError(
+                f'{source}=({h}, {w}) gives {h * w} tokens but the student '
+                f'has N={num_tokens} patch tokens (after dropping '
+                f'{self.num_extra_tokens} extra tokens). Check the backbone '
+                'patch_resolution and num_extra_tokens.')
+        return h, w
+
+    def random_masking(
+        self, x: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """MAE-style per-sample random masking, filled with the mask token.
+
+        Args:
+            x (Tensor): Projected tokens of shape (B, N, C).
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor]: The filled tokens in the original
+            order (B, N, C), the visible tokens (B, K, C) with
+            ``K = int(N * (1 - mask_ratio))``, and the mask (B, N), 1 where
+            masked.
+        """
+        B, N, C = x.shape
+        len_keep = int(N * (1 - self.mask_ratio))
+        if len_keep < 1:
+            raise ValueError(f'mask_ratio={self.mask_ratio} leaves no visible '
+                             f'token out of N={N}.')
+        noise = torch.rand(B, N, device=x.device)  # B, N
+        ids_shuffle = torch.argsort(noise, dim=1)  # ascending: keep small
+        ids_restore = torch.argsort(ids_shuffle, dim=1)
+        ids_keep = ids_shuffle[:, :len_keep]  # B, K
+        visible = torch.gather(
+            x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, C))  # B, K, C
+        mask_tokens = self.mask_token.to(x.dtype).expand(
+            B, N - len_keep, -1)  # B, N - K, C
+        filled = torch.cat([visible, mask_tokens], dim=1)  # B, N, C (shuffled)
+        filled = torch.gather(
+            filled, 1, ids_restore.unsqueeze(-1).expand(-1, -1, C))  # B, N, C
+        mask = x.new_ones(B, N)
+        mask[:, :len_keep] = 0
+        mask = torch.gather(mask, 1, ids_restore)  # B, N
+        return filled, visible, mask
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        hw_shape: Optional[HWShape] = None
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Generate teacher-like tokens from the masked student tokens.
+
+        Args:
+            x (Tensor): Student tokens of shape (B, E + N, D_s).
+            hw_shape (int | tuple[int, int], optional): Token grid (h, w);
+                overrides ``patch_resolution``. Defaults to None.
+
+        Returns:
+            tuple[Tensor, Tensor]: The generated tokens (B, N, D_t) and the
+            mask (B, N), 1 at the masked tokens.
+        """
+        x = drop_extra_tokens(x, self.num_extra_tokens)  # B, N, D_s
+        check_token_dims(x, self.student_dims)
+        B, N, _ = x.shape
+        h, w = self.grid_shape(N, hw_shape)
+        x = self.proj(x)  # B, N, D_t
+        x, visible, mask = self.random_masking(x)
+        x = x.transpose(1, 2).reshape(B, self.teacher_dims, h, w)
+        x = self.generator(x, visible)  # B, D_t, h, w
+        return x.flatten(2).transpose(1, 2), mask  # B, N, D_t; B, N
