@@ -1,3 +1,4 @@
 from .configurable_distiller import ConfigurableDistiller
+from .vitkd_distiller import ViTKDDistiller
 
-__all__ = ['ConfigurableDistiller']
+__all__ = ['ConfigurableDistiller', 'ViTKDDistiller']

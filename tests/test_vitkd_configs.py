@@ -1,0 +1,173 @@
+"""The paper's DeiT configs: build, train one step, distil the right tokens."""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.optim import OptimWrapper
+
+from tests.conftest import REPO_ROOT
+from vitkd_mm.registry import MODELS
+
+pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
+
+CONFIGS = [
+    'deit-t_vitkd', 'deit-t_vitkd-nkd', 'deit-t_nkd', 'deit-s_vitkd',
+    'deit-s_vitkd-nkd', 'deit-b_vitkd', 'deit-b_vitkd-nkd'
+]
+EXPECTED = {
+    # student arch, teacher arch, distillation loss names
+    'deit-t_vitkd': ('deit-tiny', 's', {'mimic_0', 'mimic_1', 'gen'}),
+    'deit-t_vitkd-nkd':
+    ('deit-tiny', 's', {'mimic_0', 'mimic_1', 'gen', 'nkd'}),
+    'deit-t_nkd': ('deit-tiny', 's', {'nkd'}),
+    'deit-s_vitkd': ('deit-small', 'b', {'mimic_0', 'mimic_1', 'gen'}),
+    'deit-s_vitkd-nkd':
+    ('deit-small', 'b', {'mimic_0', 'mimic_1', 'gen', 'nkd'}),
+    'deit-b_vitkd': ('deit-base', 'l', {'mimic_0', 'mimic_1', 'gen'}),
+    'deit-b_vitkd-nkd':
+    ('deit-base', 'l', {'mimic_0', 'mimic_1', 'gen', 'nkd'}),
+}
+
+
+def load_cfg(name):
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'vitkd', f'{name}.py'))
+    cfg.model.teacher_ckpt = None  # no download in tests
+    cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
+    return cfg
+
+
+def random_batch(batch_size=2, size=224, num_classes=1000):
+    from mmpretrain.structures import DataSample
+    return dict(
+        inputs=[
+            torch.randint(0, 256, (3, size, size), dtype=torch.uint8)
+            for _ in range(batch_size)
+        ],
+        data_samples=[
+            DataSample().set_gt_label(7 * i) for i in range(batch_size)
+        ])
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_config_builds_and_trains_one_iteration(name):
+    cfg = load_cfg(name)
+    student_arch, teacher_arch, losses = EXPECTED[name]
+    assert cfg.model.architecture.backbone.arch == student_arch
+    assert cfg.model.teacher.backbone.arch == teacher_arch
+    assert cfg.model.teacher.backbone.type == 'DeiT3'
+    assert 'in21k-pre_3rdparty_in1k' in load_cfg(name)._cfg_dict.get(
+        'teacher_ckpt')
+    assert cfg.train_dataloader.batch_size * {
+        'deit-b': 16
+    }.get(name[:6], 4) == 1024  # the paper's total batch
+    assert 'vitkd_mm' in cfg.custom_imports.imports
+
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-4))
+    log = model.train_step(random_batch(), optim)
+    distill = {k[len('distill.loss_'):] for k in log if k.startswith('dis')}
+    assert distill == losses
+    assert all(torch.isfinite(v) for v in log.values())
+    assert log['student.loss'] > 0
+
+
+def test_vitkd_distills_patch_tokens_of_final_layernorm():
+    """DeiT-T <- DeiT III-S: the deep feature is the output after the final
+    LayerNorm, and both sides' distilled tokens exclude the cls token."""
+    cfg = load_cfg('deit-t_vitkd')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    loss_inputs = {}
+    for name, loss in model.distiller.distill_losses.items():
+        loss.register_forward_pre_hook(
+            lambda module, args, kwargs, name=name: loss_inputs.update(
+                {name: kwargs}),
+            with_kwargs=True)
+    batch = random_batch()
+    data = model.data_preprocessor(batch, True)
+    model.train()
+    model.loss(data['inputs'], data['data_samples'])
+
+    def deep_tokens(classifier):
+        """The backbone's own final tokens (after ln1), cls token included,
+        read without hooks through ``out_type='raw'``."""
+        backbone = classifier.backbone
+        backbone.out_type = 'raw'
+        try:
+            return backbone(data['inputs'])[-1]  # B, 1 + 196, C
+        finally:
+            backbone.out_type = 'cls_token'
+
+    with torch.no_grad():
+        teacher_deep = deep_tokens(model.teacher.eval())
+    assert teacher_deep.shape == (2, 197, 384)
+    torch.testing.assert_close(loss_inputs['loss_gen']['preds_T'],
+                               teacher_deep[:, 1:])
+    assert loss_inputs['loss_gen']['preds_S'].shape == (2, 196, 384)
+    assert loss_inputs['loss_gen']['mask'].sum(1).tolist() == [98, 98]
+
+    # student side: the recorded deep value is the LayerNorm output
+    # (drop path is off in DeiT-T), and the connector starts by dropping
+    # the cls token: its projection of tokens[:, 1:] is what it sees.
+    recorded = model.distiller.student_recorders.get_recorder(
+        'deep').get_record_data()
+    with torch.no_grad():
+        expected = deep_tokens(model.architecture)
+    torch.testing.assert_close(recorded, expected)
+    mimic_input = model.distiller.student_recorders.get_recorder(
+        'block0').get_record_data()
+    projected = model.distiller.connectors.mimic0(mimic_input)
+    torch.testing.assert_close(
+        projected,
+        model.distiller.connectors.mimic0.proj(mimic_input[:, 1:]))
+    torch.testing.assert_close(loss_inputs['loss_mimic_0']['preds_S'],
+                               projected)
+    teacher_block0 = model.distiller.teacher_recorders.get_recorder(
+        'block0').get_record_data()
+    torch.testing.assert_close(loss_inputs['loss_mimic_0']['preds_T'],
+                               teacher_block0[:, 1:])
+
+
+@pytest.mark.parametrize('name, head_runs', [('deit-t_vitkd', False),
+                                             ('deit-t_vitkd-nkd', True)])
+def test_teacher_work_is_what_the_losses_need(name, head_runs):
+    model = MODELS.build(load_cfg(name).model)
+    calls = []
+    model.teacher.head.register_forward_pre_hook(
+        lambda *args: calls.append('head'))
+    model.teacher.backbone.ln1.register_forward_pre_hook(
+        lambda *args: calls.append('ln1'))
+    data = model.data_preprocessor(random_batch(batch_size=1), True)
+    model.loss(data['inputs'], data['data_samples'])
+    assert calls == (['ln1', 'head'] if head_runs else ['ln1'])
+
+
+def test_preset_builds_the_spelled_out_config():
+    """ViTKDDistiller(192, 384, 14) == the listing in deit-t_vitkd.py."""
+    listing = load_cfg('deit-t_vitkd')
+    preset = load_cfg('deit-t_vitkd')
+    preset.model.distiller = dict(
+        type='ViTKDDistiller',
+        student_dims=192,
+        teacher_dims=384,
+        patch_resolution=(14, 14))
+    models = []
+    for cfg in (listing, preset):
+        torch.manual_seed(0)
+        models.append(MODELS.build(cfg.model))
+    state_a, state_b = (m.state_dict() for m in models)
+    assert state_a.keys() == state_b.keys()
+    for key in state_a:
+        assert torch.equal(state_a[key], state_b[key]), key
+    data = models[0].data_preprocessor(random_batch(batch_size=1), True)
+    losses = []
+    for model in models:
+        torch.manual_seed(1)
+        losses.append(model.loss(data['inputs'], data['data_samples']))
+    assert losses[0].keys() == losses[1].keys()
+    for key in losses[0]:
+        torch.testing.assert_close(losses[0][key], losses[1][key])
