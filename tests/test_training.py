@@ -188,3 +188,25 @@ def test_two_process_cpu_ddp(tmp_path):
     records = train_log_records(work_dir)
     # 12 images, batch 4 per process, 2 processes: 2 iterations per epoch
     assert [r['iter'] for r in records] == [1, 2, 3, 4]
+
+
+def test_student_export_hook_writes_ema_weights(tmp_path):
+    data_root = make_image_folder(str(tmp_path / 'data'))
+    cfg = Config.fromfile(TINY_CONFIG)
+    cfg.work_dir = str(tmp_path / 'work_dir')
+    for split in ('train', 'val', 'test'):
+        cfg[f'{split}_dataloader'].dataset.data_root = data_root
+    cfg.custom_hooks = [
+        dict(type='EMAHook', momentum=0.5),
+        dict(type='vitkd_mm.StudentExportHook', filename='ema_student.pth')
+    ]
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    ema = [h for h in runner.hooks if type(h).__name__ == 'EMAHook'][0]
+    exported = torch.load(osp.join(cfg.work_dir, 'ema_student.pth'))
+    averaged = ema.ema_model.module.architecture.state_dict()
+    raw = runner.model.architecture.state_dict()
+    assert exported['state_dict'].keys() == raw.keys()
+    assert any(not torch.equal(averaged[k], raw[k]) for k in raw)
+    for key, value in exported['state_dict'].items():
+        assert torch.equal(value, averaged[key]), key

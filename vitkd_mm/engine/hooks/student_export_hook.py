@@ -1,7 +1,7 @@
 import os.path as osp
 
 import torch
-from mmengine.hooks import Hook
+from mmengine.hooks import EMAHook, Hook
 from mmengine.model import is_model_wrapper
 
 from vitkd_mm.registry import HOOKS
@@ -14,7 +14,9 @@ class StudentExportHook(Hook):
 
     The file holds only the student's weights (keys without
     ``architecture.``), loadable with ``strict=True`` by a stock mmpretrain
-    config or an mmdet backbone ``init_cfg``.
+    config or an mmdet backbone ``init_cfg``. With an ``EMAHook`` (the
+    DeiT-B recipe) the averaged weights are written, as validation uses them
+    and as the ``state_dict`` of mmengine's checkpoints holds them.
 
     Args:
         filename (str): Name of the file in the work dir. Defaults to
@@ -32,12 +34,17 @@ class StudentExportHook(Hook):
     def after_train(self, runner) -> None:
         if runner.rank != 0:
             return
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        ema_hooks = [h for h in runner.hooks if isinstance(h, EMAHook)]
+        if ema_hooks:
+            model = ema_hooks[0].ema_model.module
+        else:
+            model = runner.model.module if is_model_wrapper(
+                runner.model) else runner.model
         checkpoint = student_checkpoint(
             dict(
                 state_dict=model.state_dict(),
                 meta=dict(epoch=runner.epoch, iter=runner.iter)))
         path = osp.join(runner.work_dir, self.filename)
         torch.save(checkpoint, path)
-        runner.logger.info(f'Student checkpoint written to {path}')
+        runner.logger.info(f'Student checkpoint written to {path}'
+                           f'{" (EMA weights)" if ema_hooks else ""}')
