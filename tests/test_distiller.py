@@ -120,3 +120,66 @@ def test_teacher_demands_count_record_idx():
     cfg['loss_forward_mappings']['loss_mimic']['preds_T']['record_idx'] = 2
     distiller = ConfigurableDistiller(**cfg)
     assert distiller.teacher_demands() == {'block0': 3}
+
+
+def generation_cfg(hw_for_mask=True):
+    """Deep generation whose grid comes from the recorded patch_embed."""
+    cfg = distiller_cfg()
+    grid = dict(recorder='grid', from_student=True, data_idx=1)
+    cfg['student_recorders'].update(
+        deep=dict(type='ModuleOutputs', source='backbone.ln1'),
+        grid=dict(type='ModuleOutputs', source='backbone.patch_embed'))
+    cfg['teacher_recorders'].update(
+        deep=dict(type='ModuleOutputs', source='backbone.ln1'))
+    cfg['connectors']['gen'] = dict(
+        type='GenerationConnector', student_dims=16, teacher_dims=24)
+    cfg['distill_losses']['loss_gen'] = dict(type='GenerationLoss')
+    mask = dict(recorder='deep', from_student=True, connector='gen',
+                connector_idx=1)
+    if hw_for_mask:
+        mask['connector_kwargs'] = dict(hw_shape=grid)
+    cfg['loss_forward_mappings']['loss_gen'] = dict(
+        preds_S=dict(recorder='deep', from_student=True, connector='gen',
+                     connector_idx=0, connector_kwargs=dict(hw_shape=grid)),
+        preds_T=dict(recorder='deep', from_student=False,
+                     connector='tokens'),
+        mask=mask)
+    return cfg
+
+
+def test_connector_kwargs_pass_the_recorded_grid():
+    model = MODELS.build(tiny_distill_cfg())
+    distiller = ConfigurableDistiller(**generation_cfg())
+    assert distiller.connectors.gen.patch_resolution is None
+    distiller.prepare_from_student(model.architecture)
+    distiller.prepare_from_teacher(model.teacher)
+    grids = []
+    distiller.connectors.gen.register_forward_pre_hook(
+        lambda module, args, kwargs: grids.append(kwargs['hw_shape']),
+        with_kwargs=True)
+    x = torch.rand(2, 3, 32, 48)  # a 4 x 6 grid of 8 px patches
+    with distiller.student_recorders:
+        model.architecture(x, mode='tensor')
+    with distiller.teacher_recorders:
+        model.teacher(x, mode='tensor')
+    losses = distiller.compute_distill_losses()
+    assert grids == [(4, 6)]  # one call, shared by preds_S and mask
+    assert torch.isfinite(losses['loss_gen'])
+
+
+def test_connector_kwargs_must_agree_between_shared_entries():
+    with pytest.raises(KeyError, match=r'loss_gen.mask and .*loss_gen.'
+                       r"preds_S read the same call of connector 'gen'"):
+        ConfigurableDistiller(**generation_cfg(hw_for_mask=False))
+
+
+def test_connector_kwargs_unknown_argument():
+    cfg = generation_cfg()
+    for entry in ('preds_S', 'mask'):
+        kwargs = cfg['loss_forward_mappings']['loss_gen'][entry][
+            'connector_kwargs']
+        kwargs['grid'] = kwargs.pop('hw_shape')
+    with pytest.raises(KeyError, match=r'connector_kwargs: '
+                       r"GenerationConnector.forward takes no argument.*"
+                       r"'grid'.*Valid arguments: hw_shape"):
+        ConfigurableDistiller(**cfg)

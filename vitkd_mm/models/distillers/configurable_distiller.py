@@ -7,7 +7,8 @@ from torch import nn
 
 from vitkd_mm.registry import MODELS
 from ..recorders import RecorderManager
-from .loss_mapping import (RecordSpec, check_loss_arguments, parse_entry,
+from .loss_mapping import (RecordSpec, check_call_arguments,
+                           check_shared_connector_calls, parse_entry,
                            teacher_demands)
 
 
@@ -35,8 +36,11 @@ class ConfigurableDistiller(BaseModule):
     ``dict(recorder='deep', from_student=True, record_idx=0, data_idx=None,
     connector='gen', connector_idx=0)`` reads the first value the student
     recorder ``deep`` recorded, passes it through connector ``gen`` and takes
-    element 0 of the connector's output. A connector is run once per step
-    for each input it gets, however many entries read it, so e.g. the masked
+    element 0 of the connector's output. ``connector_kwargs=dict(hw_shape=
+    <entry>)`` passes further recorded values to the connector (e.g. the
+    token grid of a detection input, the second output of
+    ``backbone.patch_embed``). A connector is run once per step for each
+    input it gets, however many entries read it, so e.g. the masked
     prediction and its mask come from the same random draw.
 
     The whole mapping is checked at build time: loss, recorder and connector
@@ -94,6 +98,14 @@ class ConfigurableDistiller(BaseModule):
             'connectors',
             {k: v
              for k, v in (connectors or {}).items() if k in used})
+        for loss_name, arguments in self.loss_specs.items():
+            for argument, spec in arguments.items():
+                if spec.connector_kwargs:
+                    check_call_arguments(
+                        f'loss_forward_mappings.{loss_name}.{argument}.'
+                        'connector_kwargs', self.connectors[spec.connector],
+                        [name for name, _ in spec.connector_kwargs],
+                        inputs_given=1)
 
     def _parse_mappings(self, mappings: dict,
                         connectors: dict) -> Dict[str, Dict[str, RecordSpec]]:
@@ -110,7 +122,7 @@ class ConfigurableDistiller(BaseModule):
                                'loss_forward_mappings.')
             key = f'loss_forward_mappings.{name}'
             arguments = mappings[name]
-            check_loss_arguments(key, loss, list(arguments))
+            check_call_arguments(key, loss, list(arguments))
             specs[name] = {
                 argument: parse_entry(f'{key}.{argument}', entry,
                                       self.student_recorders.recorders,
@@ -118,6 +130,7 @@ class ConfigurableDistiller(BaseModule):
                                       connectors)
                 for argument, entry in arguments.items()
             }
+        check_shared_connector_calls(specs)
         return specs
 
     def prepare_from_student(self, model: nn.Module) -> None:
@@ -144,17 +157,23 @@ class ConfigurableDistiller(BaseModule):
             losses[name] = self.distill_losses[name](**kwargs)
         return losses
 
-    def _get_record(self, spec: RecordSpec, connector_outputs: dict):
+    def _read(self, spec: RecordSpec):
         recorders = (self.student_recorders
                      if spec.from_student else self.teacher_recorders)
+        return recorders.get_recorder(spec.recorder).get_record_data(
+            spec.record_idx, spec.data_idx)
+
+    def _get_record(self, spec: RecordSpec, connector_outputs: dict):
         if spec.connector is None:
-            return recorders.get_recorder(spec.recorder).get_record_data(
-                spec.record_idx, spec.data_idx)
+            return self._read(spec)
         key = spec.connector_input
         if key not in connector_outputs:
-            data = recorders.get_recorder(spec.recorder).get_record_data(
-                spec.record_idx, spec.data_idx)
-            connector_outputs[key] = self.connectors[spec.connector](data)
+            kwargs = {
+                name: self._read(sub_spec)
+                for name, sub_spec in spec.connector_kwargs
+            }
+            connector_outputs[key] = self.connectors[spec.connector](
+                self._read(spec), **kwargs)
         output = connector_outputs[key]
         return output if spec.connector_idx is None else output[
             spec.connector_idx]

@@ -6,7 +6,7 @@ from typing import Dict, Iterable, Optional, Tuple
 from torch import nn
 
 _ENTRY_KEYS = ('recorder', 'from_student', 'record_idx', 'data_idx',
-               'connector', 'connector_idx')
+               'connector', 'connector_idx', 'connector_kwargs')
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,9 @@ class RecordSpec:
         data_idx (int, optional): Index into a tuple record.
         connector (str, optional): Connector applied to the record.
         connector_idx (int, optional): Index into a tuple connector output.
+        connector_kwargs (tuple): ``(name, RecordSpec)`` pairs: further
+            recorded values the connector gets as keyword arguments, e.g.
+            the token grid ``hw_shape`` of a detection input.
     """
     recorder: str
     from_student: bool
@@ -27,6 +30,7 @@ class RecordSpec:
     data_idx: Optional[int] = None
     connector: Optional[str] = None
     connector_idx: Optional[int] = None
+    connector_kwargs: Tuple[Tuple[str, 'RecordSpec'], ...] = ()
 
     @property
     def connector_input(self) -> Tuple:
@@ -85,23 +89,49 @@ def parse_entry(key: str, entry: dict, student_recorders: Iterable[str],
     _check_index(key, 'connector_idx', entry.get('connector_idx'), True)
     if entry.get('connector_idx') is not None and connector is None:
         raise KeyError(f'{key}.connector_idx is set but no connector is.')
+    kwargs = entry.get('connector_kwargs') or {}
+    if kwargs and connector is None:
+        raise KeyError(f'{key}.connector_kwargs is set but no connector is.')
+    if not isinstance(kwargs, dict):
+        raise TypeError(f'{key}.connector_kwargs must be a dict of '
+                        f'entries, got {kwargs!r}.')
+    for name, sub_entry in kwargs.items():
+        if isinstance(sub_entry, dict) and 'connector' in sub_entry:
+            raise KeyError(f'{key}.connector_kwargs.{name} cannot have a '
+                           'connector of its own.')
+    entry = dict(entry)
+    entry['connector_kwargs'] = tuple(
+        (name,
+         parse_entry(f'{key}.connector_kwargs.{name}', sub_entry,
+                     student_recorders, teacher_recorders, connectors))
+        for name, sub_entry in sorted(kwargs.items()))
     return RecordSpec(**entry)
 
 
-def check_loss_arguments(key: str, loss: nn.Module,
-                         arguments: Iterable[str]) -> None:
-    """Check mapped argument names against ``loss.forward``'s signature."""
-    params = inspect.signature(loss.forward).parameters
+def check_call_arguments(key: str,
+                         module: nn.Module,
+                         arguments: Iterable[str],
+                         inputs_given: int = 0) -> None:
+    """Check mapped argument names against ``module.forward``'s signature.
+
+    Args:
+        key (str): Config path of the mapping, for error messages.
+        module (nn.Module): A loss or a connector.
+        arguments (Iterable[str]): The keyword arguments the mapping gives.
+        inputs_given (int): Leading positional parameters that are passed
+            anyway (1 for a connector: the record itself).
+    """
+    params = inspect.signature(module.forward).parameters
     if any(p.kind == p.VAR_KEYWORD for p in params.values()):
         return
     accepted = [
         name for name, p in params.items()
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
+    ][inputs_given:]
     unknown = [name for name in arguments if name not in accepted]
     if unknown:
         raise KeyError(
-            f'{key}: {type(loss).__name__}.forward takes no argument(s) '
+            f'{key}: {type(module).__name__}.forward takes no argument(s) '
             f'{unknown}. Valid arguments: {", ".join(accepted)}.')
     missing = [
         name for name in accepted
@@ -110,7 +140,28 @@ def check_loss_arguments(key: str, loss: nn.Module,
     ]
     if missing:
         raise KeyError(f'{key}: required argument(s) {missing} of '
-                       f'{type(loss).__name__}.forward are not mapped.')
+                       f'{type(module).__name__}.forward are not mapped.')
+
+
+def check_shared_connector_calls(
+        specs: Dict[str, Dict[str, RecordSpec]]) -> None:
+    """Entries reading one connector call must agree on its kwargs.
+
+    Such entries share one call (e.g. the generated tokens and the mask of
+    one random draw), so their ``connector_kwargs`` must be identical.
+    """
+    seen: Dict[Tuple, Tuple[str, RecordSpec]] = {}
+    for loss_name, arguments in specs.items():
+        for argument, spec in arguments.items():
+            if spec.connector is None:
+                continue
+            key = f'loss_forward_mappings.{loss_name}.{argument}'
+            first = seen.setdefault(spec.connector_input, (key, spec))
+            if first[1].connector_kwargs != spec.connector_kwargs:
+                raise KeyError(
+                    f'{key} and {first[0]} read the same call of connector '
+                    f'{spec.connector!r} but give it different '
+                    'connector_kwargs; give both the same.')
 
 
 def teacher_demands(specs: Dict[str, Dict[str, RecordSpec]]) -> Dict[str, int]:
@@ -118,7 +169,8 @@ def teacher_demands(specs: Dict[str, Dict[str, RecordSpec]]) -> Dict[str, int]:
     demands: Dict[str, int] = {}
     for arguments in specs.values():
         for spec in arguments.values():
-            if not spec.from_student:
-                demands[spec.recorder] = max(
-                    demands.get(spec.recorder, 0), spec.record_idx + 1)
+            for used in (spec, *(sub for _, sub in spec.connector_kwargs)):
+                if not used.from_student:
+                    demands[used.recorder] = max(
+                        demands.get(used.recorder, 0), used.record_idx + 1)
     return demands

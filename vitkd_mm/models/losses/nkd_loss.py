@@ -92,11 +92,12 @@ class NKDLoss(BaseModule):
         loss_target = -(p_t * log_p_s).mean()
 
         # non-target term: drop the target column, renormalise at T
-        non_target = torch.ones_like(logit_s, dtype=torch.bool)
-        non_target.scatter_(1, target, False)  # B, C
+        # (a gather: boolean-mask indexing would sync with the GPU)
+        others = torch.arange(C - 1, device=logit_s.device).expand(B, -1)
+        others = others + (others >= target).long()  # B, C - 1
         T = self.temperature
-        logit_s_nt = logit_s[non_target].view(B, C - 1) / T  # B, C - 1
-        logit_t_nt = logit_t[non_target].view(B, C - 1) / T  # B, C - 1
+        logit_s_nt = logit_s.gather(1, others) / T  # B, C - 1
+        logit_t_nt = logit_t.gather(1, others) / T  # B, C - 1
         cross = (F.softmax(logit_t_nt, dim=1) *
                  F.log_softmax(logit_s_nt, dim=1)).sum(dim=1)  # B
         loss_non_target = -self.gamma * T**2 * cross.mean()

@@ -1,0 +1,447 @@
+"""Cost of one distillation training step, against the student alone.
+
+For a student <- teacher pair, times one training step (data preprocessing
+with the batch augments, forward, backward, optimizer step: exactly
+``model.train_step`` as the runner calls it, with the config's optimizer
+wrapper) and measures the peak memory of:
+
+- (a) ``student``: the student ``ImageClassifier`` alone;
+- (b) ``floor``: the full teacher forward (tensor mode, eval, ``no_grad``)
+  followed by the student's own training step. Every distiller pays at
+  least this;
+- (c) ``vitkd`` and ``vitkd_nkd``: ``SingleTeacherDistill`` built from
+  ``configs/vitkd/deit-t_vitkd.py`` and ``configs/vitkd/deit-t_vitkd-nkd.py``.
+
+It prints the median time per step and the peak memory of each arm, then
+the ratios (c)/(b) and (c)/(a). (c) can come out below (b): the distiller
+runs the teacher only as far as its losses need (no head for ViTKD alone).
+
+Each arm runs in a fresh subprocess, so peak memory is per arm: on CUDA
+``torch.cuda.max_memory_allocated``; on CPU the process's peak resident set
+size (``VmHWM``), which also counts Python, the libraries and the weights;
+"step" memory is that peak minus what was held before the first step. On
+CPU the median process CPU time per step is shown too: on a shared machine
+it depends much less on the other processes than wall time does.
+Teachers get random weights (``teacher_ckpt=None``): nothing is downloaded.
+
+Pairs: ``deit-t_deit3-s`` (DeiT-T <- DeiT III-S at 224 px, the shipped
+configs) and ``tiny`` (the same configs with small ViTs on 32 px inputs, for
+quick runs).
+
+Examples:
+    python tools/benchmark.py --pair deit-t_deit3-s --device cpu \
+        --threads 1 --batch-size 8 --steps 5 --warmup 2
+    python tools/benchmark.py --pair deit-t_deit3-s --device cuda --amp \
+        --batch-size 128
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import platform
+import subprocess
+import sys
+import time
+from statistics import median
+
+import torch
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = dict(
+    vitkd=osp.join(REPO_ROOT, 'configs', 'vitkd', 'deit-t_vitkd.py'),
+    vitkd_nkd=osp.join(REPO_ROOT, 'configs', 'vitkd', 'deit-t_vitkd-nkd.py'))
+ARMS = dict(
+    student='(a) student alone',
+    floor='(b) student + teacher fwd',
+    vitkd='(c) ViTKD',
+    vitkd_nkd='(c) ViTKD+NKD')
+DISTILL_ARMS = ('vitkd', 'vitkd_nkd')
+RESULT_TAG = 'BENCH_RESULT '
+
+# The tiny pair: the shipped configs with these backbones and inputs.
+TINY = dict(
+    img_size=32,
+    patch_size=4,  # 8 x 8 tokens
+    num_classes=100,
+    student=dict(
+        embed_dims=64, num_layers=4, num_heads=2, feedforward_channels=256),
+    teacher=dict(
+        embed_dims=128, num_layers=6, num_heads=4, feedforward_channels=512))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Time and peak memory of a training step: student '
+        'alone, student + teacher forward, ViTKD, ViTKD+NKD.')
+    parser.add_argument(
+        '--pair',
+        choices=['deit-t_deit3-s', 'tiny'],
+        default='deit-t_deit3-s',
+        help='student <- teacher pair')
+    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument(
+        '--steps', type=int, default=10, help='timed steps per arm')
+    parser.add_argument(
+        '--warmup', type=int, default=3, help='untimed steps first')
+    parser.add_argument(
+        '--device',
+        default='cuda' if torch.cuda.is_available() else 'cpu',
+        help='cpu or cuda (default: cuda when available)')
+    parser.add_argument(
+        '--amp',
+        nargs='?',
+        const='bf16',
+        choices=['bf16', 'fp16'],
+        help='mixed precision on CUDA (AmpOptimWrapper, as train.py --amp '
+        'sets it), bf16 unless fp16 is given')
+    parser.add_argument(
+        '--threads', type=int, help='torch CPU threads (and OMP/MKL threads)')
+    parser.add_argument(
+        '--rounds',
+        type=int,
+        default=1,
+        help='run the four arms this many times in turn and pool the steps '
+        '(evens out load drift on a shared machine)')
+    parser.add_argument('--worker', choices=list(ARMS), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.amp and not args.device.startswith('cuda'):
+        parser.error('--amp needs a CUDA device (mmengine AmpOptimWrapper).')
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        parser.error('--device cuda, but torch sees no CUDA device.')
+    if min(args.batch_size, args.steps, args.rounds) < 1 or args.warmup < 0:
+        parser.error('--batch-size, --steps and --rounds must be >= 1, '
+                     '--warmup >= 0.')
+    return args
+
+
+# --------------------------------------------------------------- configs
+
+
+def shrink_to_tiny(cfg) -> None:
+    """Turn a DeiT distillation config into the tiny pair, in place."""
+    model = cfg.model
+    grid = TINY['img_size'] // TINY['patch_size']
+    for key in ('architecture', 'teacher'):
+        arch = TINY['student' if key == 'architecture' else 'teacher']
+        model[key].backbone.update(
+            arch=dict(arch),
+            img_size=TINY['img_size'],
+            patch_size=TINY['patch_size'])
+        model[key].head.update(
+            in_channels=arch['embed_dims'], num_classes=TINY['num_classes'])
+    for preprocessor in (model.architecture.get('data_preprocessor'),
+                         model.get('data_preprocessor'),
+                         cfg.get('data_preprocessor')):
+        if preprocessor is not None:
+            preprocessor.num_classes = TINY['num_classes']
+    for connector in model.distiller.get('connectors', {}).values():
+        for key, value in (('student_dims', TINY['student']['embed_dims']),
+                           ('teacher_dims', TINY['teacher']['embed_dims']),
+                           ('patch_resolution', grid)):
+            if key in connector:
+                connector[key] = value
+
+
+def load_config(pair: str, arm: str):
+    """The config of ``arm`` (students and teachers: the ViTKD config's)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(
+        CONFIGS['vitkd_nkd' if arm == 'vitkd_nkd' else 'vitkd'])
+    cfg.model.teacher_ckpt = None
+    # As the Runner does: a model without its own takes the config's.
+    if cfg.get('data_preprocessor') is not None:
+        cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
+    if pair == 'tiny':
+        shrink_to_tiny(cfg)
+    return cfg
+
+
+# ---------------------------------------------------------------- models
+
+
+def build_floor(student, teacher):
+    """(b): the teacher's full forward under no_grad, then the student's
+    own training step: the least any distiller pays."""
+    from mmengine.model import BaseModel
+
+    class TeacherForwardFloor(BaseModel):
+
+        def __init__(self):
+            super().__init__()
+            self.student = student
+            self.teacher = teacher.requires_grad_(False)
+            self.data_preprocessor = student.data_preprocessor
+
+        def train(self, mode=True):
+            super().train(mode)
+            self.teacher.train(False)
+            return self
+
+        def forward(self, inputs, data_samples=None, mode='tensor'):
+            with torch.no_grad():
+                self.teacher(inputs, data_samples, mode='tensor')
+            return self.student(inputs, data_samples, mode=mode)
+
+    return TeacherForwardFloor()
+
+
+def student_config(cfg):
+    """The student as a stock config builds it: its own data preprocessor,
+    else the one the distiller hands it (the Runner's top-level one)."""
+    student = cfg.model.architecture.copy()
+    preprocessor = cfg.model.get('data_preprocessor')
+    if isinstance(preprocessor, dict):
+        student.setdefault('data_preprocessor', preprocessor)
+    return student
+
+
+def build_arm(cfg, arm: str):
+    from mmpretrain.registry import MODELS
+    if arm == 'student':
+        return MODELS.build(student_config(cfg))
+    if arm == 'floor':
+        return build_floor(
+            MODELS.build(student_config(cfg)), MODELS.build(cfg.model.teacher))
+    return MODELS.build(cfg.model)
+
+
+def build_optim_wrapper(cfg, model, amp):
+    from mmengine.optim import build_optim_wrapper as build
+    optim_cfg = cfg.get('optim_wrapper') or dict(
+        optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
+    optim_cfg = optim_cfg.copy()
+    if amp:
+        optim_cfg.update(
+            type='AmpOptimWrapper',
+            dtype='bfloat16' if amp == 'bf16' else 'float16',
+            loss_scale='dynamic')
+    return build(model, optim_cfg)
+
+
+def make_batch(images, num_classes):
+    """A data batch as the dataloader yields it: uint8 images, labels."""
+    from mmpretrain.structures import DataSample
+    return dict(
+        inputs=images,
+        data_samples=[
+            DataSample().set_gt_label(i % num_classes)
+            for i in range(len(images))
+        ])
+
+
+def augment_names(model):
+    augments = getattr(model.data_preprocessor, 'batch_augments', None)
+    if augments is None:
+        return 'none'
+    return '+'.join(type(a).__name__ for a in augments.augments)
+
+
+# ---------------------------------------------------------------- worker
+
+
+def _proc_status_mib(key: str) -> float:
+    """A ``/proc/self/status`` memory entry (``VmHWM``, ``VmRSS``) in MiB."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(key + ':'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float('nan')
+
+
+def reset_peak_rss() -> None:
+    """Reset this process's VmHWM to its current RSS (Linux >= 4.0).
+
+    Where that is refused, VmHWM stays the peak since the process started.
+    """
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+    except OSError:
+        pass
+
+
+def run_worker(args) -> dict:
+    """Run one arm in this process and return its figures.
+
+    ``peak_mib`` is the peak over the steps (CUDA: allocated memory; CPU:
+    process RSS), ``step_mib`` that peak minus the memory held before the
+    first step (the weights, and on CPU the libraries too).
+    """
+    from mmengine.registry import init_default_scope
+
+    import vitkd_mm  # noqa: F401
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    cfg = load_config(args.pair, args.worker)
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    device = torch.device(args.device)
+    model = build_arm(cfg, args.worker).to(device)
+    model.train()
+    optim_wrapper = build_optim_wrapper(cfg, model, args.amp)
+
+    student = cfg.model.architecture
+    size = student.backbone.img_size
+    num_classes = student.head.num_classes
+    generator = torch.Generator().manual_seed(0)
+    images = [
+        torch.randint(
+            0, 256, (3, size, size), dtype=torch.uint8, generator=generator)
+        for _ in range(args.batch_size)
+    ]
+    cuda = device.type == 'cuda'
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device) / 2**20
+    else:
+        reset_peak_rss()
+        base = _proc_status_mib('VmRSS')
+    times, cpu_times = [], []
+    for step in range(args.warmup + args.steps):
+        data = make_batch(images, num_classes)
+        if cuda:
+            torch.cuda.synchronize(device)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        model.train_step(data, optim_wrapper)
+        if cuda:
+            torch.cuda.synchronize(device)
+        if step >= args.warmup:
+            times.append((time.perf_counter() - start) * 1000)
+            cpu_times.append((time.process_time() - cpu_start) * 1000)
+    if cuda:
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        peak = _proc_status_mib('VmHWM')
+    return dict(
+        arm=args.worker,
+        times_ms=times,
+        cpu_times_ms=cpu_times,
+        peak_mib=peak,
+        step_mib=peak - base,
+        augments=augment_names(model))
+
+
+# ---------------------------------------------------------------- parent
+
+
+def run_arm_subprocess(args, arm: str) -> dict:
+    options = dict(
+        pair=args.pair,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        warmup=args.warmup,
+        device=args.device,
+        amp=args.amp,
+        threads=args.threads)
+    command = [sys.executable, osp.abspath(__file__), '--worker', arm]
+    for key, value in options.items():
+        if value is not None:
+            command += ['--' + key.replace('_', '-'), str(value)]
+    env = dict(os.environ, PYTHONWARNINGS='ignore')
+    if args.threads:
+        env.update(
+            OMP_NUM_THREADS=str(args.threads),
+            MKL_NUM_THREADS=str(args.threads))
+    proc = subprocess.run(
+        command, capture_output=True, text=True, env=env, cwd=REPO_ROOT)
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_TAG):
+            return json.loads(line[len(RESULT_TAG):])
+    raise RuntimeError(f'arm {arm!r} failed (exit code {proc.returncode}):'
+                       f'\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}')
+
+
+def device_name(args) -> str:
+    if args.device.startswith('cuda'):
+        return torch.cuda.get_device_name(torch.device(args.device))
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'cpu'
+
+
+def summarize(runs: list) -> dict:
+    """Pool the steps of all rounds of one arm."""
+    times = [t for r in runs for t in r['times_ms']]
+    cpu_times = [t for r in runs for t in r['cpu_times_ms']]
+    return dict(
+        time=median(times),
+        min_time=min(times),
+        cpu_time=median(cpu_times),
+        peak=max(r['peak_mib'] for r in runs),
+        step=max(r['step_mib'] for r in runs),
+        augments=runs[0]['augments'])
+
+
+def ratio(value: float, reference: float) -> str:
+    return f'{value / reference:.3f}' if reference > 0 else 'n/a'
+
+
+def format_report(args, results: dict) -> str:
+    """The table of figures per arm and of the ratios (c)/(b), (c)/(a)."""
+    cuda = args.device.startswith('cuda')
+    threads = args.threads or torch.get_num_threads()
+    if cuda:
+        precision = f'AMP {args.amp}' if args.amp else 'fp32'
+        memory = ('peak = torch.cuda.max_memory_allocated, step = peak - '
+                  'allocated before the first step')
+    else:
+        precision = f'fp32, {threads} thread(s)'
+        memory = ('peak = process peak RSS (VmHWM), step = peak - RSS '
+                  'before the first step')
+    lines = [
+        f'pair {args.pair} | {args.device}: {device_name(args)} | '
+        f'{precision} | torch {torch.__version__}',
+        f'batch {args.batch_size} | {args.warmup} warm-up + {args.steps} '
+        f'timed steps x {args.rounds} round(s) | ms/step: median (min) of '
+        'wall time' + ('' if cuda else '; cpu ms: median process CPU time'),
+        f'memory in MiB: {memory}', ''
+    ]
+    stats = {arm: summarize(runs) for arm, runs in results.items()}
+    header = (f'{"arm":<27}{"ms/step":>9}{"(min)":>9}' +
+              ('' if cuda else f'{"cpu ms":>9}') +
+              f'{"peak":>8}{"step":>8}  batch augments')
+    lines += [header, '-' * len(header)]
+    for arm, label in ARMS.items():
+        s = stats[arm]
+        lines.append(f'{label:<27}{s["time"]:>9.1f}{s["min_time"]:>9.1f}' +
+                     ('' if cuda else f'{s["cpu_time"]:>9.1f}') +
+                     f'{s["peak"]:>8.0f}{s["step"]:>8.0f}  {s["augments"]}')
+    metrics = dict(time='ms/step')
+    if not cuda:
+        metrics['cpu_time'] = 'cpu ms'
+    metrics.update(peak='peak memory', step='step memory')
+    header = f'{"ratio":<27}' + ''.join(f'{ARMS[arm][4:] + " " + ref:>16}'
+                                        for arm in DISTILL_ARMS
+                                        for ref in ('c/b', 'c/a'))
+    lines += ['', header, '-' * len(header)]
+    for key, label in metrics.items():
+        lines.append(f'{label:<27}' +
+                     ''.join(f'{ratio(stats[arm][key], stats[ref][key]):>16}'
+                             for arm in DISTILL_ARMS
+                             for ref in ('floor', 'student')))
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker:
+        print(RESULT_TAG + json.dumps(run_worker(args)), flush=True)
+        return
+    results = {arm: [] for arm in ARMS}
+    for _ in range(args.rounds):
+        for arm in ARMS:
+            results[arm].append(run_arm_subprocess(args, arm))
+    print(format_report(args, results))
+
+
+if __name__ == '__main__':
+    main()
