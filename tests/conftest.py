@@ -13,6 +13,16 @@ def _single_thread():
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _restore_default_scope():
+    """Tests that set mmengine's default scope must not leak it."""
+    from mmengine.registry import DefaultScope
+    instances = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(instances)
+
+
 @pytest.fixture
 def mmpretrain_scope():
     """Build in the mmpretrain scope, as the Runner of an mmpretrain config

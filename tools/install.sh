@@ -57,7 +57,8 @@ fi
 if [ "$TESTS" = 1 ]; then
   EXTRAS=det,tests
 fi
-pip -e ".${EXTRAS:+[$EXTRAS]}"
+# openmim's openxlab would pull setuptools down to 60; keep the pin.
+pip -e ".${EXTRAS:+[$EXTRAS]}" 'setuptools>=77,<81'
 
 if [ "$DATA" = 1 ]; then
   if [ -d /usr/share/datasets/fashion-mnist ]; then

@@ -1,0 +1,255 @@
+"""The Fashion-MNIST kit: data preparation, configs, reproduction helpers."""
+import glob
+import gzip
+import json
+import os
+import os.path as osp
+import struct
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from .conftest import REPO_ROOT
+
+sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
+import prepare_fashion_mnist as prep  # noqa: E402
+import reproduce_fashion_mnist as repro  # noqa: E402
+
+CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'vitkd', 'fashion-mnist')
+CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
+DEBIAN = prep.DEFAULT_SRC
+
+
+def write_idx_gz(path, array):
+    """Write a uint8 array as a gzipped IDX file (big-endian header)."""
+    header = struct.pack('>HBB', 0, 0x08, array.ndim)
+    header += struct.pack(f'>{array.ndim}I', *array.shape)
+    with gzip.open(path, 'wb') as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def fake_gz(tmp_path):
+    """A tiny Fashion-MNIST in the upstream layout: 6 train, 4 test images."""
+    src = tmp_path / 'src'
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    data = {}
+    for split, n in (('train', 6), ('t10k', 4)):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        labels = np.arange(n, dtype=np.uint8) % 10
+        write_idx_gz(src / f'{split}-images-idx3-ubyte.gz', images)
+        write_idx_gz(src / f'{split}-labels-idx1-ubyte.gz', labels)
+        data[split] = (images, labels)
+    return str(src), data
+
+
+ANY_SIZE = {name: None for name in prep.SHAPES}
+
+
+def test_prepare_gives_what_mmpretrain_fashion_mnist_reads(fake_gz, tmp_path):
+    from mmpretrain.datasets import FashionMNIST
+    src, data = fake_gz
+    out = str(tmp_path / 'fashion_mnist')
+    written = prep.prepare(src, out, shapes=ANY_SIZE)
+    assert sorted(written) == sorted(prep.SHAPES)
+    # mmpretrain wants exactly the four decompressed files in data_root.
+    assert sorted(os.listdir(out)) == sorted(prep.SHAPES)
+    for split, test_mode in (('train', False), ('t10k', True)):
+        dataset = FashionMNIST(
+            data_root=out,
+            split='test' if test_mode else 'train',
+            test_mode=test_mode,
+            download=False,
+            pipeline=[])
+        images, labels = data[split]
+        assert len(dataset) == len(labels)
+        for i in range(len(labels)):
+            item = dataset[i]
+            np.testing.assert_array_equal(item['img'], images[i])
+            assert int(item['gt_label']) == labels[i]
+    # A second call keeps the valid files.
+    assert prep.prepare(src, out, shapes=ANY_SIZE) == []
+    assert prep.is_prepared(out, ANY_SIZE)
+
+
+def test_prepare_rejects_bad_files(fake_gz, tmp_path):
+    src, _ = fake_gz
+    # Wrong shape for the full dataset.
+    with pytest.raises(ValueError, match='expected shape'):
+        prep.prepare(src, str(tmp_path / 'a'))
+    # Truncated images.
+    path = osp.join(src, 'train-images-idx3-ubyte.gz')
+    with gzip.open(path) as f:
+        raw = f.read()
+    with gzip.open(path, 'wb') as f:
+        f.write(raw[:-10])
+    with pytest.raises(ValueError, match='bytes, expected'):
+        prep.prepare(src, str(tmp_path / 'b'), shapes=ANY_SIZE)
+    # Labels out of range.
+    write_idx_gz(osp.join(src, 'train-labels-idx1-ubyte.gz'),
+                 np.array([3, 12], np.uint8))
+    with pytest.raises(ValueError, match='out of range'):
+        prep.prepare(
+            src, str(tmp_path / 'c'),
+            shapes={'train-labels-idx1-ubyte': None})
+    assert not osp.exists(osp.join(tmp_path, 'c', 'train-labels-idx1-ubyte'))
+    # Missing source.
+    with pytest.raises(FileNotFoundError, match='dataset-fashion-mnist'):
+        prep.prepare(str(tmp_path / 'nowhere'), str(tmp_path / 'd'))
+    assert not prep.is_prepared(str(tmp_path / 'd'))
+
+
+@pytest.mark.skipif(
+    not osp.isfile(osp.join(DEBIAN, 'train-images-idx3-ubyte.gz')),
+    reason='Debian package dataset-fashion-mnist not installed')
+def test_prepare_debian_package(tmp_path):
+    from mmpretrain.datasets import FashionMNIST
+    out = str(tmp_path / 'fashion_mnist')
+    prep.prepare(DEBIAN, out)
+    assert prep.is_prepared(out)
+    test_set = FashionMNIST(
+        data_root=out, split='test', test_mode=True, download=False,
+        indices=3, pipeline=[])
+    assert len(test_set) == 3
+    assert test_set[0]['img'].shape == (28, 28)
+    # The first three test images of Fashion-MNIST: ankle boot, pullover,
+    # trouser.
+    assert [int(test_set[i]['gt_label']) for i in range(3)] == [9, 2, 1]
+    assert test_set.metainfo['classes'][9] == 'Ankle boot'
+
+
+def build_model(config):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')
+    cfg = Config.fromfile(config)
+    model_cfg = cfg.model
+    model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    if 'teacher_ckpt' in model_cfg:
+        model_cfg.teacher_ckpt = None
+    torch.manual_seed(0)
+    return cfg, MODELS.build(model_cfg)
+
+
+def fashion_batch(batch_size=2):
+    from mmpretrain.structures import DataSample
+    generator = torch.Generator().manual_seed(0)
+    return dict(
+        inputs=[
+            torch.randint(0, 256, (1, 28, 28), generator=generator,
+                          dtype=torch.uint8) for _ in range(batch_size)
+        ],
+        data_samples=[
+            DataSample().set_gt_label(i) for i in range(batch_size)
+        ])
+
+
+def test_every_arm_has_a_config():
+    names = {osp.basename(c) for c in CONFIGS}
+    assert {config for config, _ in repro.ARMS.values()} | {
+        repro.TEACHER_CONFIG
+    } == names
+
+
+@pytest.mark.parametrize('config', CONFIGS, ids=osp.basename)
+def test_config_builds_and_trains_one_step(config):
+    cfg, model = build_model(config)
+    assert cfg.custom_imports.imports == ['vitkd_mm']
+    # Same data and recipe for every arm; only the teacher sees all 60k.
+    train_set = cfg.train_dataloader.dataset
+    assert train_set.type == 'FashionMNIST'
+    assert train_set.data_root == 'data/fashion_mnist'
+    assert cfg.val_dataloader.dataset.test_mode is True
+    is_teacher = 'teacher' in osp.basename(config)
+    assert train_set.indices == (None if is_teacher else 10000)
+    assert cfg.train_cfg.max_epochs == (10 if is_teacher else 20)
+
+    data = model.data_preprocessor(fashion_batch(), True)
+    losses = model(**data, mode='loss')
+    assert all(torch.isfinite(v) for v in losses.values())
+    if 'distiller' not in cfg.model:
+        assert set(losses) == {'loss'}
+        return
+    # The distiller: a 48-dim student, a 96-dim teacher on a 7 x 7 grid.
+    assert model.architecture.backbone.embed_dims == 48
+    assert model.teacher.backbone.embed_dims == 96
+    assert model.teacher.backbone.patch_resolution == (7, 7)
+    expected = {f'distill.{k}' for k in cfg.model.distiller.distill_losses}
+    assert set(losses) == {'student.loss'} | expected
+    for connector in model.distiller.connectors.values():
+        if hasattr(connector, 'patch_resolution'):
+            assert connector.patch_resolution == (7, 7)
+
+
+def test_ablation_configs_differ_from_vitkd_as_named():
+    from mmengine.config import Config
+
+    def distiller(arm):
+        path = osp.join(CONFIG_DIR, repro.ARMS[arm][0])
+        return Config.fromfile(path).model.distiller
+
+    vitkd = distiller('vitkd')
+    assert list(vitkd.distill_losses) == [
+        'loss_mimic_0', 'loss_mimic_1', 'loss_gen'
+    ]
+    assert vitkd.connectors.gen.generator == 'conv'
+    assert list(distiller('vitkd-nkd').distill_losses) == [
+        'loss_mimic_0', 'loss_mimic_1', 'loss_gen', 'loss_nkd'
+    ]
+    assert list(distiller('nkd').distill_losses) == ['loss_nkd']
+    assert list(distiller('vitkd-shallow-only').distill_losses) == [
+        'loss_mimic_0', 'loss_mimic_1'
+    ]
+    assert list(distiller('vitkd-deep-only').distill_losses) == ['loss_gen']
+    deep_mimic = distiller('vitkd-deep-mimic')
+    assert deep_mimic.distill_losses.loss_mimic_deep.type == 'MimicLoss'
+    assert deep_mimic.connectors.deep.type == 'MimicConnector'
+    assert 'gen' not in deep_mimic.connectors
+    for arm, generator in (('vitkd-gen-self-attn', 'self_attn'),
+                           ('vitkd-gen-cross-attn', 'cross_attn')):
+        gen = distiller(arm).connectors.gen
+        assert (gen.generator, gen.num_heads) == (generator, 4)
+
+
+def test_modes_plan():
+    epochs, plan = repro.MODES['full']
+    assert all(len(plan[arm]) >= 3 for arm in repro.MAIN_ARMS)
+    assert set(plan) == set(repro.ARMS)
+    epochs, plan = repro.MODES['quick']
+    assert list(plan) == repro.MAIN_ARMS
+    assert all(seeds == [0] for seeds in plan.values())
+    assert list(repro.MODES['demo'][1]) == ['student', 'vitkd-nkd']
+
+
+def test_read_scalars_and_summary(tmp_path):
+    vis = tmp_path / '20240101_000000' / 'vis_data'
+    vis.mkdir(parents=True)
+    records = [
+        dict(lr=1e-3, loss=2.0, time=0.5, epoch=1, iter=20, step=20),
+        dict(lr=1e-3, loss=1.0, time=0.3, epoch=1, iter=40, step=40),
+        {'accuracy/top1': 70.0, 'time': 0.1, 'step': 1},
+        {'accuracy/top1': 75.5, 'time': 0.1, 'step': 2},
+    ]
+    (vis / 'scalars.json').write_text('\n'.join(map(json.dumps, records)))
+    curve, sec_per_iter = repro.read_scalars(str(tmp_path))
+    assert curve == [[1, 70.0], [2, 75.5]]
+    assert sec_per_iter == pytest.approx(0.4)
+
+    runs = dict(
+        student=[dict(seed=s, top1=a, sec_per_iter=0.1)
+                 for s, a in enumerate((80.0, 82.0, 84.0))],
+        vitkd=[dict(seed=s, top1=a, sec_per_iter=0.2)
+               for s, a in enumerate((85.0, 85.0, 85.0))])
+    summary = repro.summarize(runs)
+    assert summary['student']['mean'] == pytest.approx(82.0)
+    assert summary['student']['std'] == pytest.approx(2.0)  # sample std
+    assert summary['vitkd']['std'] == 0.0
+    lines = repro.claim_lines(summary)
+    assert lines == [
+        '- ViTKD beats the student alone: holds (vitkd 85.00 vs student '
+        '82.00, +3.00 points; |difference| > seed std (2.00))'
+    ]
