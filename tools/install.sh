@@ -11,10 +11,11 @@
 #             a source build of ~11 min on 2 cores unless $MMCV_FIND_LINKS
 #             names a folder with a prebuilt wheel).
 #   --tests   the test requirements (pytest); implies --det, since the
-#             detection tests need mmdet.
-#   --data    also install Debian's dataset-fashion-mnist (needs root and
-#             apt-get; the README's main job uses it, tools/
-#             prepare_fashion_mnist.py can download it instead).
+#             detection tests need mmdet, and --data.
+#   --data    also install Debian's dataset-fashion-mnist and
+#             labelme-examples, where root and apt-get are at hand (the
+#             README's main job reads the first, tools/prepare_fashion_mnist.py
+#             can download it instead; tests use both when present).
 #
 # Other machines: any torch/mmcv pair OpenMMLab supports works, installed
 # the OpenMMLab way: `pip install -U openmim && mim install mmengine
@@ -28,7 +29,7 @@ DATA=0
 for arg in "$@"; do
   case $arg in
     --det) DET=1 ;;
-    --tests) TESTS=1; DET=1 ;;
+    --tests) TESTS=1; DET=1; DATA=1 ;;
     --data) DATA=1 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown argument $arg (see --help)" >&2; exit 2 ;;
@@ -61,15 +62,15 @@ fi
 pip -e ".${EXTRAS:+[$EXTRAS]}" 'setuptools>=77,<81'
 
 if [ "$DATA" = 1 ]; then
-  if [ -d /usr/share/datasets/fashion-mnist ]; then
-    :
-  elif command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get install -y -q dataset-fashion-mnist >/dev/null ||
+  packages="dataset-fashion-mnist labelme-examples"
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get install -y -q $packages >/dev/null 2>&1 ||
       { apt-get update -q >/dev/null &&
-        apt-get install -y -q dataset-fashion-mnist >/dev/null; }
-  else
-    echo "install.sh: no root/apt-get: tools/prepare_fashion_mnist.py" \
-      "can download Fashion-MNIST instead" >&2
+        apt-get install -y -q $packages >/dev/null; } ||
+      echo "install.sh: apt-get could not install $packages" >&2
+  elif [ ! -d /usr/share/datasets/fashion-mnist ]; then
+    echo "install.sh: no root/apt-get for $packages:" \
+      "tools/prepare_fashion_mnist.py --download fetches Fashion-MNIST" >&2
   fi
 fi
 "$PYTHON" -c "import vitkd_mm, mmpretrain; print('vitkd_mm', \
