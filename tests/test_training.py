@@ -159,12 +159,18 @@ def test_mim_test_reports_student_accuracy(trained):
     assert 'accuracy/top1' in log
 
 
-def test_runner_keeps_teacher_in_eval_every_iteration(tmp_path):
+def tiny_runner_cfg(tmp_path):
+    """The tiny config on a fresh image folder, for an in-process Runner."""
     data_root = make_image_folder(str(tmp_path / 'data'))
     cfg = Config.fromfile(TINY_CONFIG)
     cfg.work_dir = str(tmp_path / 'work_dir')
     for split in ('train', 'val', 'test'):
         cfg[f'{split}_dataloader'].dataset.data_root = data_root
+    return cfg
+
+
+def test_runner_keeps_teacher_in_eval_every_iteration(tmp_path):
+    cfg = tiny_runner_cfg(tmp_path)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10)
     runner = Runner.from_cfg(cfg)
     probe = TeacherModeProbe()
@@ -191,11 +197,7 @@ def test_two_process_cpu_ddp(tmp_path):
 
 
 def test_student_export_hook_writes_ema_weights(tmp_path):
-    data_root = make_image_folder(str(tmp_path / 'data'))
-    cfg = Config.fromfile(TINY_CONFIG)
-    cfg.work_dir = str(tmp_path / 'work_dir')
-    for split in ('train', 'val', 'test'):
-        cfg[f'{split}_dataloader'].dataset.data_root = data_root
+    cfg = tiny_runner_cfg(tmp_path)
     cfg.custom_hooks = [
         dict(type='EMAHook', momentum=0.5),
         dict(type='vitkd_mm.StudentExportHook', filename='ema_student.pth')
