@@ -171,3 +171,46 @@ def test_preset_builds_the_spelled_out_config():
     assert losses[0].keys() == losses[1].keys()
     for key in losses[0]:
         torch.testing.assert_close(losses[0][key], losses[1][key])
+
+
+def test_mim_train_deit_t_vitkd_on_small_local_data(tmp_path):
+    """`mim train mmpretrain configs/vitkd/deit-t_vitkd.py` runs unchanged
+    but for data paths, a short schedule and no teacher download."""
+    import subprocess
+    import sys
+
+    from tests.conftest import make_image_folder
+    root = tmp_path / 'imagenet'
+    for split, per_class in (('train', 2), ('val', 1)):
+        make_image_folder(str(root / split), num_classes=2,
+                          per_class=per_class, size=64)
+        (root / 'meta').mkdir(exist_ok=True)
+        lines = [
+            f'class_{label}/img_{j}.png {label}' for label in range(2)
+            for j in range(per_class)
+        ]
+        (root / 'meta' / f'{split}.txt').write_text('\n'.join(lines))
+    options = ['model.teacher_ckpt=None', 'train_cfg.max_epochs=1',
+               'param_scheduler.0.end=1', 'param_scheduler.1.begin=0']
+    for split in ('train', 'val'):
+        options += [
+            f'{split}_dataloader.dataset.data_root={root}',
+            f'{split}_dataloader.dataset.ann_file=meta/{split}.txt',
+            f'{split}_dataloader.batch_size=2',
+            f'{split}_dataloader.num_workers=0',
+            f'{split}_dataloader.persistent_workers=False'
+        ]
+    work_dir = tmp_path / 'work_dir'
+    mim = osp.join(osp.dirname(sys.executable), 'mim')
+    result = subprocess.run(
+        [mim, 'train', 'mmpretrain', 'configs/vitkd/deit-t_vitkd.py',
+         '--work-dir', str(work_dir), '--cfg-options', *options,
+         'default_hooks.logger.interval=1'],
+        cwd=REPO_ROOT, capture_output=True, text=True)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    for key in ('student.loss', 'distill.loss_mimic_0',
+                'distill.loss_mimic_1', 'distill.loss_gen'):
+        assert f'{key}: ' in log, key
+    assert 'accuracy/top1' in log
+    assert (work_dir / 'student.pth').exists()
