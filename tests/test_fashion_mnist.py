@@ -166,7 +166,7 @@ def test_config_builds_and_trains_one_step(config):
     assert cfg.val_dataloader.dataset.test_mode is True
     is_teacher = 'teacher' in osp.basename(config)
     assert train_set.indices == (None if is_teacher else 10000)
-    assert cfg.train_cfg.max_epochs == (10 if is_teacher else 20)
+    assert cfg.train_cfg.max_epochs == (10 if is_teacher else 15)
 
     data = model.data_preprocessor(fashion_batch(), True)
     losses = model(**data, mode='loss')
@@ -217,6 +217,7 @@ def test_ablation_configs_differ_from_vitkd_as_named():
 
 def test_modes_plan():
     epochs, plan = repro.MODES['full']
+    assert epochs == 15  # the configs' schedule
     assert all(len(plan[arm]) >= 3 for arm in repro.MAIN_ARMS)
     assert set(plan) == set(repro.ARMS)
     epochs, plan = repro.MODES['quick']

@@ -158,8 +158,9 @@ def prepare(src_dir, out_dir, shapes=SHAPES, force=False):
         if src is None:
             raise FileNotFoundError(
                 f'{name}(.gz) not found in {src_dir}. On Debian/Ubuntu '
-                '`apt install dataset-fashion-mnist`, or pass --src DIR, or '
-                '--download.')
+                '`apt install dataset-fashion-mnist`; else point --src '
+                '(reproduce_fashion_mnist.py: --data-src) at a folder with '
+                'the files, or pass --download.')
         opener = gzip.open if src.endswith('.gz') else open
         tmp = dst + '.tmp'
         with opener(src, 'rb') as fin, open(tmp, 'wb') as fout:

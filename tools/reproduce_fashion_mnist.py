@@ -19,12 +19,12 @@ Finished runs (``result.json`` in their work dir) are reused, so an
 interrupted kit resumes where it stopped. Runs use CUDA when available.
 
 Modes:
-    --demo   the student alone and the ViTKD+NKD student, 3 epochs, seed 0;
+    --demo   the student alone and the ViTKD+NKD student, 5 epochs, seed 0;
              prints both accuracies.
     --quick  the four main arms (student, NKD, ViTKD, ViTKD+NKD), seed 0,
              10 epochs.
     (none)   full: the four main arms for 3 seeds and the five ablations for
-             seed 0, 20 epochs.
+             seed 0, 15 epochs.
 
 Examples:
     python tools/reproduce_fashion_mnist.py --demo
@@ -80,9 +80,9 @@ ABLATION_ARMS = [arm for arm in ARMS if arm not in MAIN_ARMS]
 
 #: mode -> (epochs, {arm: seeds}).
 MODES = {
-    'demo': (3, OrderedDict([('student', [0]), ('vitkd-nkd', [0])])),
+    'demo': (5, OrderedDict([('student', [0]), ('vitkd-nkd', [0])])),
     'quick': (10, OrderedDict((arm, [0]) for arm in MAIN_ARMS)),
-    'full': (20,
+    'full': (15,
              OrderedDict([(arm, [0, 1, 2]) for arm in MAIN_ARMS] +
                          [(arm, [0]) for arm in ABLATION_ARMS])),
 }
@@ -294,13 +294,15 @@ def summarize(results):
         accs = [run['top1'] for run in runs]
         mean, std = mean_std(accs)
         times = [run['sec_per_iter'] for run in runs if run['sec_per_iter']]
+        cpu = [run['cpu_s'] for run in runs if run.get('cpu_s')]
         summary[arm] = dict(
             mean=mean,
             std=std,
             n=len(accs),
             seeds=[run['seed'] for run in runs],
             top1=accs,
-            sec_per_iter=sum(times) / len(times) if times else None)
+            sec_per_iter=sum(times) / len(times) if times else None,
+            cpu_s=sum(cpu) / len(cpu) if cpu else None)
     return summary
 
 
@@ -326,7 +328,14 @@ def claim_lines(summary):
     return lines
 
 
-def write_markdown(path, mode, epochs, summary, teacher, device, total_s):
+def run_cost(runs):
+    """Wall and CPU minutes summed over runs, as recorded when they ran."""
+    wall = sum(run.get('wall_s') or 0 for run in runs) / 60
+    cpu = sum(run.get('cpu_s') or 0 for run in runs) / 60
+    return f'{wall:.1f} min wall, {cpu:.1f} CPU-min'
+
+
+def write_markdown(path, mode, epochs, summary, results, teacher):
     student = summary.get('student')
     rows = []
     for arm, s in summary.items():
@@ -334,9 +343,18 @@ def write_markdown(path, mode, epochs, summary, teacher, device, total_s):
                  if student and arm != 'student' else '')
         std = f' ± {s["std"]:.2f}' if s['n'] > 1 else ''
         step = f'{s["sec_per_iter"]:.3f}' if s['sec_per_iter'] else ''
+        cpu = f'{s["cpu_s"]:.0f}' if s['cpu_s'] else ''
         rows.append(f'| {arm} | {ARMS[arm][1]} | {s["mean"]:.2f}{std} | '
                     f'{s["n"]} ({", ".join(map(str, s["seeds"]))}) | '
-                    f'{delta} | {step} |')
+                    f'{delta} | {step} | {cpu} |')
+    runs = [run for arm_runs in results.values() for run in arm_runs]
+    devices = sorted({run.get('device', '?') for run in runs})
+    teacher_line = (f'Teacher: `{teacher["checkpoint"]}`, top-1 '
+                    f'{fmt(teacher["top1"])}')
+    if 'command' in teacher:
+        teacher_line += (f', trained once by `{teacher["command"]}` on '
+                         f'{teacher.get("device", "?")} '
+                         f'({run_cost([teacher])})')
     lines = [
         f'# Fashion-MNIST reproduction: {mode} mode', '',
         'Produced by `python tools/reproduce_fashion_mnist.py'
@@ -345,15 +363,17 @@ def write_markdown(path, mode, epochs, summary, teacher, device, total_s):
         '48-dim, 6 blocks, trained on the first 10k training images for '
         f'{epochs} epochs; teacher: ViT 96-dim, 6 blocks, trained on all 60k '
         'images. Top-1 on the 10k test images after the last epoch, mean ± '
-        'sample std over seeds.', '',
-        f'Device: {device}. Total wall time of this invocation: '
-        f'{total_s / 60:.1f} min (reused runs count as 0).', '',
-        f'Teacher: `{teacher["checkpoint"]}`, top-1 '
-        f'{fmt(teacher["top1"])}.', '',
-        '| arm | distilled | top-1 (%) | seeds | Δ vs student | s/iter |',
-        '|---|---|---|---|---|---|', *rows, '',
+        'sample std over seeds. Commands, curves and seeds of every run: '
+        f'[{osp.basename(path)[:-3]}.json]({osp.basename(path)[:-3]}.json).',
+        '', f'{teacher_line}.', '',
+        f'Student runs: {len(runs)} on {"; ".join(devices)}, '
+        f'{run_cost(runs)} in total.', '',
+        '| arm | distilled | top-1 (%) | seeds | Δ vs student | s/iter | '
+        'CPU s/run |', '|---|---|---|---|---|---|---|', *rows, '',
         's/iter: mean wall time of a training iteration (batch 128) as the '
-        'Runner logged it, on the device above.', '',
+        'Runner logged it; CPU s/run: CPU seconds of a whole run (training, '
+        'validation every epoch, data workers, start-up). Wall times depend '
+        'on what else ran on the machine; CPU seconds much less.', '',
         '## The paper\'s claims, checked', '', *claim_lines(summary), ''
     ]
     with open(path, 'w') as f:
@@ -426,7 +446,7 @@ def parse_args():
         help='four main arms, one seed, 10 epochs')
     group.add_argument(
         '--demo', action='store_true',
-        help='student alone vs ViTKD+NKD, one seed, 3 epochs')
+        help='student alone vs ViTKD+NKD, one seed, 5 epochs')
     parser.add_argument(
         '--seeds', type=int, help='number of seeds of the main arms '
         '(default: 3 in full mode, 1 otherwise)')
@@ -505,6 +525,7 @@ def main():
     teacher, teacher_ckpt = get_teacher(args, root, data_opts, python)
 
     jobs = []
+    num_runs = sum(len(seeds) for seeds in plan.values())
     for arm, seeds in plan.items():
         config = osp.join(CONFIG_DIR, ARMS[arm][0])
         options = [f'train_cfg.max_epochs={epochs}', *data_opts]
@@ -512,14 +533,13 @@ def main():
             options.append(f'model.teacher_ckpt={teacher_ckpt}')
         for seed in seeds:
             work_dir = osp.join(root, f'{mode}_{epochs}e', arm, f'seed{seed}')
-            name = f'[{len(jobs) + 1}/{{}}] {arm} seed {seed}'
+            name = f'[{len(jobs) + 1}/{num_runs}] {arm} seed {seed}'
             jobs.append((arm, name, config, work_dir, seed, options))
-    print(f'{mode} mode: {len(jobs)} student runs of {epochs} epochs, '
+    print(f'{mode} mode: {num_runs} student runs of {epochs} epochs, '
           f'{args.jobs} at a time')
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = [
-            pool.submit(train, name.format(len(jobs)), config, work_dir,
-                        seed, options, python)
+            pool.submit(train, name, config, work_dir, seed, options, python)
             for _, name, config, work_dir, seed, options in jobs
         ]
         try:
@@ -546,21 +566,21 @@ def main():
         print(f'\nViTKD+NKD student {summary["vitkd-nkd"]["mean"]:.2f} % vs '
               f'student alone {summary["student"]["mean"]:.2f} % '
               f'({gain:+.2f} points), after {epochs} epochs; teacher '
-              f'{fmt(teacher["top1"])}. Total {total / 60:.1f} min.')
+              f'{fmt(teacher["top1"])}. The two runs took '
+              f'{run_cost(results["student"] + results["vitkd-nkd"])}.')
         return
 
     os.makedirs(args.out_dir, exist_ok=True)
     prefix = osp.join(args.out_dir, 'fashion_mnist_results' +
                       ('' if mode == 'full' else '_' + mode))
-    write_markdown(prefix + '.md', mode, epochs, summary, teacher, device,
-                   total)
+    write_markdown(prefix + '.md', mode, epochs, summary, results, teacher)
     with open(prefix + '.json', 'w') as f:
         json.dump(
             dict(
                 mode=mode,
                 epochs=epochs,
                 device=device,
-                total_wall_s=round(total, 1),
+                invocation_wall_s=round(total, 1),
                 teacher=teacher,
                 summary=summary,
                 runs=results),

@@ -2,7 +2,7 @@
 # with the recipe every distillation arm shares.
 _base_ = [
     '_base_/vits.py', '_base_/fashion-mnist_bs128.py',
-    '_base_/adamw_20e.py', '_base_/runtime.py'
+    '_base_/schedule_adamw.py', '_base_/runtime.py'
 ]
 
 custom_imports = dict(imports=['vitkd_mm'], allow_failed_imports=False)

@@ -3,7 +3,7 @@
 # teachers). Trained once by tools/reproduce_fashion_mnist.py and reused.
 _base_ = [
     '_base_/vits.py', '_base_/fashion-mnist_bs128.py',
-    '_base_/adamw_20e.py', '_base_/runtime.py'
+    '_base_/schedule_adamw.py', '_base_/runtime.py'
 ]
 
 custom_imports = dict(imports=['vitkd_mm'], allow_failed_imports=False)
