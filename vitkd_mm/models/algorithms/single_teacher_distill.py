@@ -9,8 +9,7 @@ from mmengine.structures import BaseDataElement
 from torch import nn
 
 from vitkd_mm.registry import MODELS
-from ..recorders import BaseRecorder
-from ..recorders.module_recorders import _ModuleRecorder
+from ..recorders import BaseRecorder, ModuleRecorder
 
 
 def _prefixed(losses: dict, prefix: str) -> dict:
@@ -42,7 +41,7 @@ class TeacherEarlyExit:
         self.demands = demands
         self.active = False
         if bool(demands) and all(
-                isinstance(recorder, _ModuleRecorder) for recorder in demands):
+                isinstance(recorder, ModuleRecorder) for recorder in demands):
             for recorder in demands:
                 teacher.get_submodule(recorder.source).register_forward_hook(
                     self._check)

@@ -1,9 +1,9 @@
 from .base_recorder import BaseRecorder
-from .module_recorders import ModuleInputs, ModuleOutputs
+from .module_recorders import ModuleInputs, ModuleOutputs, ModuleRecorder
 from .patch_recorders import FunctionOutputs, MethodOutputs
 from .recorder_manager import RecorderManager
 
 __all__ = [
-    'BaseRecorder', 'ModuleOutputs', 'ModuleInputs', 'MethodOutputs',
-    'FunctionOutputs', 'RecorderManager'
+    'BaseRecorder', 'ModuleRecorder', 'ModuleOutputs', 'ModuleInputs',
+    'MethodOutputs', 'FunctionOutputs', 'RecorderManager'
 ]

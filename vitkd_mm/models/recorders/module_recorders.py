@@ -6,8 +6,8 @@ from vitkd_mm.registry import RECORDERS
 from .base_recorder import BaseRecorder
 
 
-class _ModuleRecorder(BaseRecorder):
-    """Records through a hook on the submodule named ``source``."""
+class ModuleRecorder(BaseRecorder):
+    """Base of the recorders that hook the submodule named ``source``."""
 
     def prepare_from_model(self, model: Optional[nn.Module]) -> None:
         if model is None:
@@ -33,7 +33,7 @@ def _preview(names, limit=40):
 
 
 @RECORDERS.register_module()
-class ModuleOutputs(_ModuleRecorder):
+class ModuleOutputs(ModuleRecorder):
     """Record the outputs of a submodule with a forward hook.
 
     Args:
@@ -58,7 +58,7 @@ class ModuleOutputs(_ModuleRecorder):
 
 
 @RECORDERS.register_module()
-class ModuleInputs(_ModuleRecorder):
+class ModuleInputs(ModuleRecorder):
     """Record the positional inputs of a submodule (a tuple).
 
     Use ``data_idx`` to pick one, e.g. ``data_idx=1`` on
