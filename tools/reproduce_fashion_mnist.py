@@ -111,6 +111,21 @@ def device_name():
             f'{os.cpu_count()} cores, OMP_NUM_THREADS={threads}')
 
 
+def source_revision():
+    """The git commit the kit ran from (``+modified`` if tracked files were
+    changed), or None outside a git checkout."""
+    try:
+        commit = subprocess.run(['git', 'rev-parse', 'HEAD'],
+                                capture_output=True, text=True,
+                                check=True).stdout.strip()
+        changed = subprocess.run(
+            ['git', 'status', '--porcelain', '--untracked-files=no'],
+            capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ('+modified' if changed else '')
+
+
 def read_scalars(work_dir):
     """Validation curve and mean seconds per training iteration of a run.
 
@@ -335,7 +350,8 @@ def run_cost(runs):
     return f'{wall:.1f} min wall, {cpu:.1f} CPU-min'
 
 
-def write_markdown(path, mode, epochs, summary, results, teacher):
+def write_markdown(path, mode, epochs, summary, results, teacher, command,
+                   commit):
     student = summary.get('student')
     rows = []
     for arm, s in summary.items():
@@ -357,8 +373,7 @@ def write_markdown(path, mode, epochs, summary, results, teacher):
                          f'({run_cost([teacher])})')
     lines = [
         f'# Fashion-MNIST reproduction: {mode} mode', '',
-        'Produced by `python tools/reproduce_fashion_mnist.py'
-        f'{"" if mode == "full" else " --" + mode}` (see '
+        f'Produced by `{command}` at commit `{commit}` (see '
         '[fashion_mnist.md](fashion_mnist.md) for the setup). Student: ViT '
         '48-dim, 6 blocks, trained on the first 10k training images for '
         f'{epochs} epochs; teacher: ViT 96-dim, 6 blocks, trained on all 60k '
@@ -573,13 +588,19 @@ def main():
     os.makedirs(args.out_dir, exist_ok=True)
     prefix = osp.join(args.out_dir, 'fashion_mnist_results' +
                       ('' if mode == 'full' else '_' + mode))
-    write_markdown(prefix + '.md', mode, epochs, summary, results, teacher)
+    command = shlex.join(
+        ['python', 'tools/reproduce_fashion_mnist.py', *sys.argv[1:]])
+    commit = source_revision()
+    write_markdown(prefix + '.md', mode, epochs, summary, results, teacher,
+                   command, commit)
     with open(prefix + '.json', 'w') as f:
         json.dump(
             dict(
                 mode=mode,
                 epochs=epochs,
                 device=device,
+                command=command,
+                commit=commit,
                 invocation_wall_s=round(total, 1),
                 teacher=teacher,
                 summary=summary,
