@@ -29,10 +29,11 @@ def to_hw(shape: HWShape, name: str) -> Tuple[int, int]:
 class GenerationConnector(BaseModule):
     """Generates the teacher's deep tokens from masked student tokens.
 
-    Steps: drop the extra tokens; project with ``Linear(student_dims,
-    teacher_dims)`` (identity when equal); MAE-style random masking (one
+    Steps: drop the extra tokens; MAE-style random masking (one
     ``torch.rand(B, N)`` draw, keep the ``int(N * (1 - mask_ratio))`` tokens
-    with the smallest noise); fill the removed tokens with a learnable,
+    with the smallest noise); project the kept tokens with
+    ``Linear(student_dims, teacher_dims)`` (identity when equal; per token,
+    so the same as projecting all); fill the removed tokens with a learnable,
     zero-initialised mask token (no positional embedding) and restore the
     token order; reshape to (B, D_t, h, w) and run the generator on the whole
     grid; flatten back to tokens.
@@ -124,16 +125,20 @@ class GenerationConnector(BaseModule):
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """MAE-style per-sample random masking, filled with the mask token.
 
+        Only the visible tokens are projected (the projection acts on each
+        token alone, so this equals projecting all and dropping the masked).
+
         Args:
-            x (Tensor): Projected tokens of shape (B, N, C).
+            x (Tensor): Student patch tokens of shape (B, N, D_s).
 
         Returns:
-            tuple[Tensor, Tensor, Tensor]: The filled tokens in the original
-            order (B, N, C), the visible tokens (B, K, C) with
-            ``K = int(N * (1 - mask_ratio))``, and the mask (B, N), 1 where
-            masked.
+            tuple[Tensor, Tensor, Tensor]: The projected visible tokens with
+            the mask token at the masked positions, in the original order
+            (B, N, D_t); the projected visible tokens (B, K, D_t) with
+            ``K = int(N * (1 - mask_ratio))``, in ascending noise order; and
+            the mask (B, N), 1 where masked.
         """
-        B, N, C = x.shape
+        B, N, _ = x.shape
         len_keep = int(N * (1 - self.mask_ratio))
         if len_keep < 1:
             raise ValueError(f'mask_ratio={self.mask_ratio} leaves no visible '
@@ -143,12 +148,14 @@ class GenerationConnector(BaseModule):
         ids_restore = torch.argsort(ids_shuffle, dim=1)
         ids_keep = ids_shuffle[:, :len_keep]  # B, K
         visible = torch.gather(
-            x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, C))  # B, K, C
-        mask_tokens = self.mask_token.to(x.dtype).expand(
-            B, N - len_keep, -1)  # B, N - K, C
-        filled = torch.cat([visible, mask_tokens], dim=1)  # B, N, C (shuffled)
+            x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, x.size(-1)))
+        visible = self.proj(visible)  # B, K, D_t
+        mask_tokens = self.mask_token.to(visible.dtype).expand(
+            B, N - len_keep, -1)  # B, N - K, D_t
+        filled = torch.cat([visible, mask_tokens], dim=1)  # shuffled order
         filled = torch.gather(
-            filled, 1, ids_restore.unsqueeze(-1).expand(-1, -1, C))  # B, N, C
+            filled, 1,
+            ids_restore.unsqueeze(-1).expand(-1, -1, self.teacher_dims))
         mask = x.new_ones(B, N)
         mask[:, :len_keep] = 0
         mask = torch.gather(mask, 1, ids_restore)  # B, N
@@ -174,8 +181,7 @@ class GenerationConnector(BaseModule):
         check_token_dims(x, self.student_dims)
         B, N, _ = x.shape
         h, w = self.grid_shape(N, hw_shape)
-        x = self.proj(x)  # B, N, D_t
-        x, visible, mask = self.random_masking(x)
+        x, visible, mask = self.random_masking(x)  # B, N, D_t
         x = x.transpose(1, 2).reshape(B, self.teacher_dims, h, w)
         x = self.generator(x, visible)  # B, D_t, h, w
         return x.flatten(2).transpose(1, 2), mask  # B, N, D_t; B, N
