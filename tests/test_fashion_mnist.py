@@ -226,6 +226,24 @@ def test_modes_plan():
     assert list(repro.MODES['demo'][1]) == ['student', 'vitkd-nkd']
 
 
+def test_run_plan_on_cpu(monkeypatch):
+    """Default: one 1-thread run per core; a user's OMP_NUM_THREADS wins."""
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setattr(os, 'cpu_count', lambda: 4)
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    jobs, env = repro.run_plan(None, 17)
+    assert (jobs, env['OMP_NUM_THREADS']) == (4, '1')
+    jobs, env = repro.run_plan(None, 2)  # --demo: two runs, two cores each
+    assert (jobs, env['OMP_NUM_THREADS']) == (2, '2')
+    jobs, env = repro.run_plan(8, 17)  # more jobs than cores
+    assert (jobs, env['OMP_NUM_THREADS']) == (8, '1')
+    monkeypatch.setenv('OMP_NUM_THREADS', '3')
+    jobs, env = repro.run_plan(1, 17)
+    assert (jobs, env['OMP_NUM_THREADS']) == (1, '3')
+    assert 'OMP_NUM_THREADS=3' in repro.device_name(env)
+    assert os.environ['OMP_NUM_THREADS'] == '3'  # this process: unchanged
+
+
 def test_read_scalars_and_summary(tmp_path):
     vis = tmp_path / '20240101_000000' / 'vis_data'
     vis.mkdir(parents=True)

@@ -101,12 +101,13 @@ CLAIMS = [
 ]
 
 
-def device_name():
+def device_name(env=None):
     """The device the runs train on, in words."""
     import torch
     if torch.cuda.is_available():
         return 'cuda: ' + torch.cuda.get_device_name(0)
-    threads = os.environ.get('OMP_NUM_THREADS', str(torch.get_num_threads()))
+    env = os.environ if env is None else env
+    threads = env.get('OMP_NUM_THREADS', str(torch.get_num_threads()))
     return (f'cpu: {platform.processor() or platform.machine()}, '
             f'{os.cpu_count()} cores, OMP_NUM_THREADS={threads}')
 
@@ -162,7 +163,25 @@ def kill_runs():
             pass
 
 
-def train(name, config, work_dir, seed, cfg_options, python):
+def run_plan(jobs, num_runs):
+    """How many runs train at once, and the environment each runs in.
+
+    ``jobs=None`` picks the default: on a CPU-only machine one run per core
+    (at most ``num_runs``), each with ``OMP_NUM_THREADS`` = its share of the
+    cores unless the caller set it (these small ViTs train faster as parallel
+    1-thread runs than one after another on all cores); with a GPU one run.
+    """
+    import torch
+    env = dict(os.environ)
+    if torch.cuda.is_available():
+        return jobs or 1, env
+    cores = os.cpu_count() or 1
+    jobs = jobs or max(1, min(cores, num_runs))
+    env.setdefault('OMP_NUM_THREADS', str(max(1, cores // jobs)))
+    return jobs, env
+
+
+def train(name, config, work_dir, seed, cfg_options, python, env=None):
     """Train one config (or reuse a finished run) and return its result.
 
     Args:
@@ -172,6 +191,8 @@ def train(name, config, work_dir, seed, cfg_options, python):
         seed (int): ``randomness.seed``.
         cfg_options (list[str]): Further ``key=value`` overrides.
         python (str): The Python interpreter to run tools/train.py with.
+        env (dict, optional): Environment of the run. Defaults to this
+            process's.
 
     Returns:
         dict: config, seed, command, final top-1, curve, s/iter, wall and
@@ -198,6 +219,7 @@ def train(name, config, work_dir, seed, cfg_options, python):
         proc = subprocess.Popen([python, *args],
                                 stdout=f,
                                 stderr=subprocess.STDOUT,
+                                env=env,
                                 start_new_session=True)
         _RUNNING.add(proc.pid)
         try:
@@ -226,7 +248,7 @@ def train(name, config, work_dir, seed, cfg_options, python):
         sec_per_iter=sec_per_iter,
         wall_s=round(wall, 1),
         cpu_s=round(usage.ru_utime + usage.ru_stime, 1),
-        device=device_name(),
+        device=device_name(env),
         work_dir=work_dir)
     with open(result_file, 'w') as f:
         json.dump(result, f, indent=1)
@@ -482,9 +504,10 @@ def parse_args():
         help='train the teacher (or reuse the one trained before in '
         'WORK_DIR) even if a shipped one exists')
     parser.add_argument(
-        '--jobs', type=int, default=1,
-        help='student runs trained at the same time (e.g. 4-8 on a GPU '
-        'machine with many cores; 1 on a small CPU machine)')
+        '--jobs', type=int,
+        help='student runs trained at the same time; default: one per CPU '
+        'core with 1 thread each (OMP_NUM_THREADS, unless set) on a CPU-only '
+        'machine, 1 with a GPU (where 4-8 keep a GPU with many cores busy)')
     parser.add_argument('--data-root', default=DEFAULT_OUT)
     parser.add_argument(
         '--data-src', default=DEFAULT_SRC,
@@ -527,6 +550,8 @@ def main():
     epochs = args.epochs or epochs
     if epochs < 2:
         raise SystemExit('--epochs must be >= 2 (1 warm-up epoch + cosine)')
+    if args.jobs is not None and args.jobs < 1:
+        raise SystemExit('--jobs must be >= 1')
     if args.seeds:
         plan = OrderedDict(
             (arm, list(range(args.seeds)) if arm in MAIN_ARMS else seeds)
@@ -550,11 +575,13 @@ def main():
             work_dir = osp.join(root, f'{mode}_{epochs}e', arm, f'seed{seed}')
             name = f'[{len(jobs) + 1}/{num_runs}] {arm} seed {seed}'
             jobs.append((arm, name, config, work_dir, seed, options))
+    num_jobs, env = run_plan(args.jobs, num_runs)
     print(f'{mode} mode: {num_runs} student runs of {epochs} epochs, '
-          f'{args.jobs} at a time')
-    with ThreadPoolExecutor(args.jobs) as pool:
+          f'{num_jobs} at a time')
+    with ThreadPoolExecutor(num_jobs) as pool:
         futures = [
-            pool.submit(train, name, config, work_dir, seed, options, python)
+            pool.submit(train, name, config, work_dir, seed, options, python,
+                        env)
             for _, name, config, work_dir, seed, options in jobs
         ]
         try:
@@ -569,7 +596,7 @@ def main():
         results[arm].append(run)
     total = time.time() - start
     summary = summarize(results)
-    device = device_name()
+    device = device_name(env)
 
     print(f'\nTeacher: {fmt(teacher["top1"])}')
     for arm, s in summary.items():
