@@ -4,10 +4,12 @@ import re
 import subprocess
 import sys
 
+import torch
+
 from .conftest import REPO_ROOT
 
 ARM_ROWS = ('(a) student alone', '(b) student + teacher fwd', '(c) ViTKD',
-            '(c) ViTKD+NKD')
+            '(c) ViTKD+NKD', "(c') ViTKD+NKD, no gen.")
 RATIO_ROWS = ('ms/step', 'cpu ms', 'peak memory', 'step memory')
 NUMBER = r'(\d+(?:\.\d+)?)'
 
@@ -41,9 +43,13 @@ def test_benchmark_tiny_pair_cpu():
     # the distiller reuses the student's preprocessor: same batch augments
     assert augments == {'Mixup+CutMix'}
 
+    split_start = next(
+        i for i, line in enumerate(lines) if line.startswith('split of'))
+    ratio_lines, split_lines = lines[:split_start], lines[split_start:]
+
     # (c)/(b) and (c)/(a) for ViTKD and ViTKD+NKD
     for label in RATIO_ROWS:
-        row = [line for line in lines if line.startswith(label + ' ')]
+        row = [line for line in ratio_lines if line.startswith(label + ' ')]
         assert len(row) == 1, (label, proc.stdout)
         values = row[0][len(label):].split()
         if label == 'step memory':
@@ -52,3 +58,45 @@ def test_benchmark_tiny_pair_cpu():
         else:
             assert len(values) == 4, row[0]
         assert all(float(v) > 0 for v in values), row[0]
+
+    # (c)/(b) of ViTKD+NKD split into the rest of the distiller and the
+    # generator, from the arms' own figures
+    stats = {}
+    for label in ARM_ROWS[1:]:
+        row = next(line for line in lines if line.startswith(label + ' '))
+        ms, _, cpu_ms = map(float, re.search(arm_pattern, row).groups()[:3])
+        stats[label] = dict(ms=ms, cpu=cpu_ms)
+    floor, full, rest = (stats[ARM_ROWS[i]] for i in (1, 3, 4))
+    for label, key in (('ms/step', 'ms'), ('cpu ms', 'cpu')):
+        row = [line for line in split_lines if line.startswith(label + ' ')]
+        assert len(row) == 1, (label, proc.stdout)
+        match = re.search(r'distiller ([+-][\d.]+), generator ([+-][\d.]+)$',
+                          row[0])
+        assert match, row[0]
+        expected = ((rest[key] - floor[key]) / floor[key],
+                    (full[key] - rest[key]) / floor[key])
+        for got, want in zip(map(float, match.groups()), expected):
+            # the table's figures are rounded to 0.1 ms
+            assert abs(got - want) < 5e-3, (row[0], expected)
+
+
+def test_no_generator_arm_differs_from_vitkd_nkd_only_by_the_generator(
+        mmpretrain_scope):
+    import vitkd_mm  # noqa: F401
+    from vitkd_mm.models.connectors import GenerationConnector
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
+    import benchmark
+
+    full = benchmark.build_arm(
+        benchmark.load_config('tiny', 'vitkd_nkd'), 'vitkd_nkd')
+    diag = benchmark.build_arm(
+        benchmark.load_config('tiny', 'no_generator'), 'no_generator')
+    connector = next(
+        m for m in diag.modules() if isinstance(m, GenerationConnector))
+    assert isinstance(connector.generator, benchmark.PassThroughGenerator)
+    grid = torch.rand(2, 128, 8, 8)
+    assert connector.generator(grid, None) is grid
+
+    generator_keys = {k for k in full.state_dict() if '.generator.' in k}
+    assert generator_keys  # the conv generator's weights
+    assert set(full.state_dict()) - generator_keys == set(diag.state_dict())

@@ -10,10 +10,15 @@ wrapper) and measures the peak memory of:
   followed by the student's own training step. Every distiller pays at
   least this;
 - (c) ``vitkd`` and ``vitkd_nkd``: ``SingleTeacherDistill`` built from
-  ``configs/vitkd/deit-t_vitkd.py`` and ``configs/vitkd/deit-t_vitkd-nkd.py``.
+  ``configs/vitkd/deit-t_vitkd.py`` and ``configs/vitkd/deit-t_vitkd-nkd.py``;
+- (c') ``no_generator``, a diagnostic: ViTKD+NKD with the generation
+  connector's generator (the paper's Conv3x3-ReLU-Conv3x3) replaced by a
+  pass-through. (c')/(b) is what the rest of the distiller costs (hooks,
+  projections, masking, losses, their optimizer state); (c - c')/(b) is the
+  generator's share.
 
 It prints the median time per step and the peak memory of each arm, then
-the ratios (c)/(b) and (c)/(a). (c) can come out below (b): the distiller
+the ratios (c)/(b), (c)/(a) and the split of (c)/(b) by (c'). (c) can come out below (b): the distiller
 runs the teacher only as far as its losses need (no head for ViTKD alone).
 
 Each arm runs in a fresh subprocess, so peak memory is per arm: on CUDA
@@ -54,7 +59,8 @@ ARMS = dict(
     student='(a) student alone',
     floor='(b) student + teacher fwd',
     vitkd='(c) ViTKD',
-    vitkd_nkd='(c) ViTKD+NKD')
+    vitkd_nkd='(c) ViTKD+NKD',
+    no_generator="(c') ViTKD+NKD, no gen.")
 DISTILL_ARMS = ('vitkd', 'vitkd_nkd')
 RESULT_TAG = 'BENCH_RESULT '
 
@@ -145,8 +151,8 @@ def shrink_to_tiny(cfg) -> None:
 def load_config(pair: str, arm: str):
     """The config of ``arm`` (students and teachers: the ViTKD config's)."""
     from mmengine.config import Config
-    cfg = Config.fromfile(
-        CONFIGS['vitkd_nkd' if arm == 'vitkd_nkd' else 'vitkd'])
+    cfg = Config.fromfile(CONFIGS[
+        'vitkd_nkd' if arm in ('vitkd_nkd', 'no_generator') else 'vitkd'])
     cfg.model.teacher_ckpt = None
     # As the Runner does: a model without its own takes the config's.
     if cfg.get('data_preprocessor') is not None:
@@ -185,6 +191,25 @@ def build_floor(student, teacher):
     return TeacherForwardFloor()
 
 
+class PassThroughGenerator(torch.nn.Module):
+    """Stands in for a generator: returns the masked grid unchanged."""
+
+    def forward(self, x, visible):
+        return x
+
+
+def remove_generators(model) -> int:
+    """Replace the generator of every ``GenerationConnector`` in ``model``
+    by a pass-through; return how many were replaced."""
+    from vitkd_mm.models.connectors import GenerationConnector
+    connectors = [
+        m for m in model.modules() if isinstance(m, GenerationConnector)
+    ]
+    for connector in connectors:
+        connector.generator = PassThroughGenerator()
+    return len(connectors)
+
+
 def student_config(cfg):
     """The student as a stock config builds it: its own data preprocessor,
     else the one the distiller hands it (the Runner's top-level one)."""
@@ -202,7 +227,10 @@ def build_arm(cfg, arm: str):
     if arm == 'floor':
         return build_floor(
             MODELS.build(student_config(cfg)), MODELS.build(cfg.model.teacher))
-    return MODELS.build(cfg.model)
+    model = MODELS.build(cfg.model)
+    if arm == 'no_generator' and remove_generators(model) == 0:
+        raise RuntimeError('no GenerationConnector in the ViTKD+NKD config')
+    return model
 
 
 def build_optim_wrapper(cfg, model, amp):
@@ -428,6 +456,15 @@ def format_report(args, results: dict) -> str:
                      ''.join(f'{ratio(stats[arm][key], stats[ref][key]):>16}'
                              for arm in DISTILL_ARMS
                              for ref in ('floor', 'student')))
+    lines += ['', "split of ViTKD+NKD's (c)/(b) = 1 + (c' - b)/b + (c - c')/b:"]
+    for key, label in metrics.items():
+        if key not in ('time', 'cpu_time'):
+            continue
+        floor, full, rest = (stats[arm][key]
+                             for arm in ('floor', 'vitkd_nkd', 'no_generator'))
+        lines.append(f'{label:<27}  rest of the distiller '
+                     f'{(rest - floor) / floor:+.3f}, generator '
+                     f'{(full - rest) / floor:+.3f}')
     return '\n'.join(lines)
 
 
