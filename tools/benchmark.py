@@ -18,8 +18,9 @@ wrapper) and measures the peak memory of:
   generator's share.
 
 It prints the median time per step and the peak memory of each arm, then
-the ratios (c)/(b), (c)/(a) and the split of (c)/(b) by (c'). (c) can come out below (b): the distiller
-runs the teacher only as far as its losses need (no head for ViTKD alone).
+the ratios (c)/(b), (c)/(a) and the split of (c)/(b) by (c'). (c) can
+come out below (b): the distiller runs the teacher only as far as its
+losses need (no head for ViTKD alone).
 
 Each arm runs in a fresh subprocess, so peak memory is per arm: on CUDA
 ``torch.cuda.max_memory_allocated``; on CPU the process's peak resident set
@@ -456,7 +457,9 @@ def format_report(args, results: dict) -> str:
                      ''.join(f'{ratio(stats[arm][key], stats[ref][key]):>16}'
                              for arm in DISTILL_ARMS
                              for ref in ('floor', 'student')))
-    lines += ['', "split of ViTKD+NKD's (c)/(b) = 1 + (c' - b)/b + (c - c')/b:"]
+    lines += [
+        '', "split of ViTKD+NKD's (c)/(b) = 1 + (c' - b)/b + (c - c')/b:"
+    ]
     for key, label in metrics.items():
         if key not in ('time', 'cpu_time'):
             continue

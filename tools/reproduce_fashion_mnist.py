@@ -605,11 +605,12 @@ def main():
               f'(seeds {s["seeds"]})')
     if mode == 'demo':
         gain = summary['vitkd-nkd']['mean'] - summary['student']['mean']
+        cost = run_cost(results['student'] + results['vitkd-nkd'])
         print(f'\nViTKD+NKD student {summary["vitkd-nkd"]["mean"]:.2f} % vs '
               f'student alone {summary["student"]["mean"]:.2f} % '
               f'({gain:+.2f} points), after {epochs} epochs; teacher '
-              f'{fmt(teacher["top1"])}. The two runs took '
-              f'{run_cost(results["student"] + results["vitkd-nkd"])}.')
+              f'{fmt(teacher["top1"])}. {total / 60:.1f} min in all; the '
+              f'two runs: {cost} (summed).')
         return
 
     os.makedirs(args.out_dir, exist_ok=True)
