@@ -31,7 +31,7 @@ def test_benchmark_tiny_pair_cpu():
 
     # ms/step, (min), cpu ms, peak MiB, step MiB, then the batch augments
     arm_pattern = r'\s+'.join([NUMBER] * 5) + r'\s+(\S+)$'
-    augments = set()
+    augments, stats = set(), {}
     for label in ARM_ROWS:
         row = [line for line in lines if line.startswith(label + ' ')]
         assert len(row) == 1, (label, proc.stdout)
@@ -40,6 +40,7 @@ def test_benchmark_tiny_pair_cpu():
         ms, min_ms, cpu_ms, peak, _ = map(float, match.groups()[:5])
         assert 0 < min_ms <= ms and cpu_ms > 0 and peak > 0, row[0]
         augments.add(match.group(6))
+        stats[label] = dict(ms=ms, cpu=cpu_ms)
     # the distiller reuses the student's preprocessor: same batch augments
     assert augments == {'Mixup+CutMix'}
 
@@ -61,11 +62,6 @@ def test_benchmark_tiny_pair_cpu():
 
     # (c)/(b) of ViTKD+NKD split into the rest of the distiller and the
     # generator, from the arms' own figures
-    stats = {}
-    for label in ARM_ROWS[1:]:
-        row = next(line for line in lines if line.startswith(label + ' '))
-        ms, _, cpu_ms = map(float, re.search(arm_pattern, row).groups()[:3])
-        stats[label] = dict(ms=ms, cpu=cpu_ms)
     floor, full, rest = (stats[ARM_ROWS[i]] for i in (1, 3, 4))
     for label, key in (('ms/step', 'ms'), ('cpu ms', 'cpu')):
         row = [line for line in split_lines if line.startswith(label + ' ')]
