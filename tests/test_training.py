@@ -3,11 +3,13 @@ import glob
 import json
 import os
 import os.path as osp
+import socket
 import subprocess
 import sys
 
 import pytest
 import torch
+import torch.distributed as dist
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
@@ -34,6 +36,12 @@ def run(cmd, **kwargs):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
         -3000:]
     return result.stdout + result.stderr
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return str(sock.getsockname()[1])
 
 
 def train_log_records(work_dir):
@@ -184,7 +192,7 @@ def test_two_process_cpu_ddp(tmp_path):
     work_dir = str(tmp_path / 'work_dir')
     torchrun = osp.join(osp.dirname(sys.executable), 'torchrun')
     log = run([
-        torchrun, '--nproc_per_node', '2', '--master_port', '29517',
+        torchrun, '--nproc_per_node', '2', '--master_port', free_port(),
         'tools/train.py', TINY_CONFIG, '--launcher', 'pytorch',
         '--work-dir', work_dir, '--cfg-options', *data_options(data_root)
     ], timeout=300)
@@ -194,6 +202,30 @@ def test_two_process_cpu_ddp(tmp_path):
     records = train_log_records(work_dir)
     # 12 images, batch 4 per process, 2 processes: 2 iterations per epoch
     assert [r['iter'] for r in records] == [1, 2, 3, 4]
+
+
+def test_train_script_destroys_its_process_group(tmp_path, monkeypatch):
+    """A process group left to interpreter teardown can abort the process."""
+    sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
+    import train
+    for key, value in dict(
+            RANK='0', LOCAL_RANK='0', WORLD_SIZE='1',
+            MASTER_ADDR='127.0.0.1', MASTER_PORT=free_port()).items():
+        monkeypatch.setenv(key, value)
+    data_root = make_image_folder(str(tmp_path / 'data'))
+    work_dir = str(tmp_path / 'work_dir')
+    monkeypatch.setattr(sys, 'argv', [
+        'train.py', TINY_CONFIG, '--launcher', 'pytorch', '--work-dir',
+        work_dir, '--cfg-options', 'train_cfg.max_epochs=1',
+        *data_options(data_root)
+    ])
+    try:
+        train.main()
+        assert not dist.is_initialized()
+        assert osp.exists(osp.join(work_dir, 'epoch_1.pth'))
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def test_student_export_hook_writes_ema_weights(tmp_path):

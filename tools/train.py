@@ -4,7 +4,9 @@ Same interface as mmpretrain's ``tools/train.py`` (which ``mim train`` runs).
 The difference: with ``--launcher pytorch`` on a machine without CUDA,
 mmengine would call ``torch.cuda.set_device``; we initialise a gloo process
 group first (the Runner then skips its own init) and wrap the model in
-``MMDistributedDataParallel`` without device ids.
+``MMDistributedDataParallel`` without device ids. After training, the process
+group is destroyed: left to interpreter teardown, gloo's worker threads can
+abort the process (SIGABRT) after a successful run.
 
 Examples:
     python tools/train.py configs/vitkd/deit-t_vitkd.py
@@ -89,6 +91,8 @@ def main():
         init_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 if __name__ == '__main__':
