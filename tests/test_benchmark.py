@@ -72,8 +72,10 @@ def test_benchmark_tiny_pair_cpu():
         expected = ((rest[key] - floor[key]) / floor[key],
                     (full[key] - rest[key]) / floor[key])
         for got, want in zip(map(float, match.groups()), expected):
-            # the table's figures are rounded to 0.1 ms
-            assert abs(got - want) < 5e-3, (row[0], expected)
+            # the arms' figures are printed to 0.1 ms (each off by <= 0.05),
+            # the split to 0.001
+            bound = 0.05 * (3 + abs(want)) / floor[key] + 5e-4
+            assert abs(got - want) <= bound, (row[0], expected)
 
 
 def test_no_generator_arm_differs_from_vitkd_nkd_only_by_the_generator(
