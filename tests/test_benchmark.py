@@ -82,7 +82,6 @@ def test_no_generator_arm_differs_from_vitkd_nkd_only_by_the_generator(
         mmpretrain_scope):
     import vitkd_mm  # noqa: F401
     from vitkd_mm.models.connectors import GenerationConnector
-    sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
     import benchmark
 
     full = benchmark.build_arm(

@@ -24,12 +24,11 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.logging import MMLogger  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 from mmpretrain.models import VisionTransformer  # noqa: E402
+from make_tiny_coco import (LABELME_COCO, make_labelme,  # noqa: E402
+                            make_synthetic)
 
+from tests.conftest import REPO_ROOT  # noqa: E402
 from vitkd_mm.models.necks import SimpleFeaturePyramid  # noqa: E402
-
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
-from make_tiny_coco import LABELME_COCO, make_labelme, make_synthetic  # noqa
 
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'mask_rcnn')
 VITKD_T_1X = 'configs/mask_rcnn/mask-rcnn_deit-t-vitkd_sfp_1x_coco.py'

@@ -5,17 +5,14 @@ import json
 import os
 import os.path as osp
 import struct
-import sys
 
 import numpy as np
 import pytest
+import prepare_fashion_mnist as prep
+import reproduce_fashion_mnist as repro
 import torch
 
 from .conftest import REPO_ROOT
-
-sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
-import prepare_fashion_mnist as prep  # noqa: E402
-import reproduce_fashion_mnist as repro  # noqa: E402
 
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'vitkd', 'fashion-mnist')
 CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))

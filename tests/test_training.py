@@ -206,7 +206,6 @@ def test_two_process_cpu_ddp(tmp_path):
 
 def test_train_script_destroys_its_process_group(tmp_path, monkeypatch):
     """A process group left to interpreter teardown can abort the process."""
-    sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
     import train
     for key, value in dict(
             RANK='0', LOCAL_RANK='0', WORLD_SIZE='1',
