@@ -204,9 +204,23 @@ def test_two_process_cpu_ddp(tmp_path):
     assert [r['iter'] for r in records] == [1, 2, 3, 4]
 
 
-def test_train_script_destroys_its_process_group(tmp_path, monkeypatch):
-    """A process group left to interpreter teardown can abort the process."""
+def gloo_threads():
+    """Names of this process's native gloo threads (Linux /proc)."""
+    task_dir = '/proc/self/task'
+    names = []
+    for tid in os.listdir(task_dir):
+        with open(osp.join(task_dir, tid, 'comm')) as f:
+            names.append(f.read().strip())
+    return sorted(name for name in names if 'gloo' in name)
+
+
+@pytest.mark.skipif(
+    not osp.isdir('/proc/self/task'), reason='needs Linux /proc')
+def test_train_script_ends_its_process_group(tmp_path, monkeypatch):
+    """Gloo threads left to interpreter teardown can abort the process, so
+    train.py must free the DDP model and destroy the group itself."""
     import train
+    threads_before = gloo_threads()
     for key, value in dict(
             RANK='0', LOCAL_RANK='0', WORLD_SIZE='1',
             MASTER_ADDR='127.0.0.1', MASTER_PORT=free_port()).items():
@@ -221,6 +235,7 @@ def test_train_script_destroys_its_process_group(tmp_path, monkeypatch):
     try:
         train.main()
         assert not dist.is_initialized()
+        assert gloo_threads() == threads_before
         assert osp.exists(osp.join(work_dir, 'epoch_1.pth'))
     finally:
         if dist.is_initialized():

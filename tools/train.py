@@ -4,15 +4,17 @@ Same interface as mmpretrain's ``tools/train.py`` (which ``mim train`` runs).
 The difference: with ``--launcher pytorch`` on a machine without CUDA,
 mmengine would call ``torch.cuda.set_device``; we initialise a gloo process
 group first (the Runner then skips its own init) and wrap the model in
-``MMDistributedDataParallel`` without device ids. After training, the process
-group is destroyed: left to interpreter teardown, gloo's worker threads can
-abort the process (SIGABRT) after a successful run.
+``MMDistributedDataParallel`` without device ids. After training, the Runner
+is freed and the process group destroyed, which joins gloo's threads: left to
+interpreter teardown, they can abort the process (SIGABRT) after a successful
+run.
 
 Examples:
     python tools/train.py configs/vitkd/deit-t_vitkd.py
     torchrun --nproc_per_node 2 tools/train.py CONFIG --launcher pytorch
 """
 import argparse
+import gc
 import os
 import os.path as osp
 
@@ -84,14 +86,21 @@ def init_cpu_distributed(cfg):
     cfg.model_wrapper_cfg = wrapper
 
 
+def run_training(cfg):
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
 def main():
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
     if args.launcher == 'pytorch' and not torch.cuda.is_available():
         init_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    run_training(cfg)
     if dist.is_initialized():
+        # The wrapped model holds the group and the Runner sits in reference
+        # cycles: collect it first, so destroying the group ends gloo's threads.
+        gc.collect()
         dist.destroy_process_group()
 
 
