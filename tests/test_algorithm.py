@@ -144,21 +144,44 @@ def test_teacher_ckpt_loaded_and_kept_by_init_weights(tmp_path, wrap):
         assert torch.equal(model.teacher.state_dict()[key], value), key
 
 
-def test_teacher_ckpt_reports_missing_keys(tmp_path, monkeypatch):
-    from vitkd_mm.models.algorithms import single_teacher_distill
-    logged = []
-    monkeypatch.setattr(single_teacher_distill, 'print_log',
-                        lambda msg, *args, **kwargs: logged.append(msg))
-    source = build()
-    state = source.teacher.state_dict()
+def partial_teacher_ckpt(tmp_path):
+    """A teacher checkpoint without the head weight, with one extra key."""
+    state = build().teacher.state_dict()
     state.pop('head.layers.head.weight')
     state['extra.weight'] = torch.zeros(1)
     path = str(tmp_path / 'partial.pth')
     torch.save(dict(state_dict=state), path)
-    build(teacher_ckpt=path)
-    out = ''.join(logged)
-    assert "missing keys: ['head.layers.head.weight']" in out
-    assert "unexpected keys: ['extra.weight']" in out
+    return path, state
+
+
+def test_partial_teacher_ckpt_is_refused_by_default(tmp_path):
+    path, _ = partial_teacher_ckpt(tmp_path)
+    with pytest.raises(ValueError) as error:
+        build(teacher_ckpt=path)
+    message = str(error.value)
+    assert 'missing keys (1): head.layers.head.weight' in message
+    assert 'unexpected keys (1): extra.weight' in message
+    assert 'teacher_ckpt_strict=False' in message
+
+
+def test_partial_teacher_ckpt_opt_out_inits_the_rest(tmp_path, monkeypatch):
+    from vitkd_mm.models.algorithms import single_teacher_distill
+    logged = []
+    monkeypatch.setattr(single_teacher_distill, 'print_log',
+                        lambda msg, *args: logged.append((msg, args)))
+    path, state = partial_teacher_ckpt(tmp_path)
+    model = build(teacher_ckpt=path, teacher_ckpt_strict=False)
+    model.init_weights()
+    (message, (_, level)), = logged
+    assert level == 30 and 'missing keys (1): head.layers.head.weight' in \
+        message and 'unexpected keys (1): extra.weight' in message
+    loaded = model.teacher.state_dict()
+    for key, value in state.items():
+        if key != 'extra.weight':
+            assert torch.equal(loaded[key], value), key
+    # the missing head got the head's own init (zeros), not a random one
+    assert torch.equal(loaded['head.layers.head.weight'],
+                       torch.zeros_like(loaded['head.layers.head.weight']))
 
 
 def test_teacher_ckpt_matching_nothing_is_an_error(tmp_path):

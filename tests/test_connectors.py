@@ -103,7 +103,7 @@ def test_build_from_registries():
 
 
 # -------------------------------------------------------- GenerationConnector
-@pytest.mark.parametrize('hw,ratio', [((1, 7), 0.5), ((3, 5), 0.5),
+@pytest.mark.parametrize('hw,ratio', [((2, 7), 0.5), ((3, 5), 0.5),
                                       ((3, 5), 0.25), ((3, 5), 0.75),
                                       ((4, 4), 0.6), ((5, 7), 0.3),
                                       ((14, 14), 0.5)])

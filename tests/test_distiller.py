@@ -37,7 +37,7 @@ def test_valid_config_builds_and_drops_unused_connector():
 @pytest.mark.parametrize('change, error, message', [
     (lambda c: c['distill_losses'].update(
         loss_mimic=dict(type='NoSuchLoss')), KeyError,
-     r'distill_losses.loss_mimic: cannot build .NoSuchLoss.*MimicLoss'),
+     r"distill_losses.loss_mimic: unknown type 'NoSuchLoss'.*MimicLoss"),
     (lambda c: c['loss_forward_mappings'].update(
         loss_other=dict()), KeyError,
      r'loss_forward_mappings.loss_other names no loss.*loss_mimic'),
@@ -72,7 +72,7 @@ def test_valid_config_builds_and_drops_unused_connector():
     (lambda c: c['loss_forward_mappings']['loss_mimic']['preds_S'].pop(
         'from_student'), KeyError, r"preds_S is missing 'from_student'"),
     (lambda c: c['connectors'].update(proj=dict(type='NoSuchConnector')),
-     KeyError, r'connectors.proj: cannot build .NoSuchConnector'),
+     KeyError, r"connectors.proj: unknown type 'NoSuchConnector'"),
 ])
 def test_invalid_mapping_names_the_key(change, error, message):
     cfg = distiller_cfg()
@@ -119,7 +119,12 @@ def test_teacher_demands_count_record_idx():
     cfg = distiller_cfg()
     cfg['loss_forward_mappings']['loss_mimic']['preds_T']['record_idx'] = 2
     distiller = ConfigurableDistiller(**cfg)
-    assert distiller.teacher_demands() == {'block0': 3}
+    assert distiller.teacher_recorders.demands == {
+        'block0': (3, 'loss_forward_mappings.loss_mimic.preds_T.record_idx')
+    }
+    assert distiller.student_recorders.demands == {
+        'block0': (1, 'loss_forward_mappings.loss_mimic.preds_S.record_idx')
+    }
 
 
 def generation_cfg(hw_for_mask=True):

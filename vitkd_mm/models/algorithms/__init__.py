@@ -1,3 +1,3 @@
-from .single_teacher_distill import SingleTeacherDistill, TeacherEarlyExit
+from .single_teacher_distill import SingleTeacherDistill
 
-__all__ = ['SingleTeacherDistill', 'TeacherEarlyExit']
+__all__ = ['SingleTeacherDistill']

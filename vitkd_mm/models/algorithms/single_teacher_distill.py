@@ -1,69 +1,20 @@
 from typing import Dict, List, Optional, Union
 
 import torch
-from mmengine.logging import print_log
+from mmengine.logging import MessageHub, print_log
 from mmengine.model import BaseModel
+from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import _load_checkpoint
 from mmengine.structures import BaseDataElement
 from torch import nn
 
 from vitkd_mm.registry import MODELS
-from ..recorders import BaseRecorder, ModuleRecorder
+from ..recorders import RecordsComplete
 
 
 def _prefixed(losses: dict, prefix: str) -> dict:
     return {f'{prefix}.{key}': value for key, value in losses.items()}
-
-
-class _TeacherRecordsReady(Exception):
-    """Raised inside the teacher's forward once every needed value exists."""
-
-
-class TeacherEarlyExit:
-    """Stop the teacher's forward as soon as the losses have their inputs.
-
-    A forward hook sits on the source module of each teacher recorder the
-    losses read; once every such recorder holds as many values as the losses
-    need, it raises, and :meth:`run` swallows that. A ViTKD-only config thus
-    never runs the teacher's classification head, and a detector teacher
-    stops after its backbone. If a needed recorder is not a module recorder
-    (a method patch), the teacher runs in full.
-
-    Args:
-        teacher (nn.Module): The teacher model.
-        demands (dict): ``{recorder: number of calls needed}``, with the
-            recorder objects as keys.
-    """
-
-    def __init__(self, teacher: nn.Module,
-                 demands: Dict[BaseRecorder, int]) -> None:
-        self.demands = demands
-        self.active = False
-        if bool(demands) and all(
-                isinstance(recorder, ModuleRecorder) for recorder in demands):
-            for recorder in demands:
-                teacher.get_submodule(recorder.source).register_forward_hook(
-                    self._check)
-
-    def _check(self, module, inputs, outputs):
-        if self.active and all(
-                len(recorder.data_buffer) >= count
-                for recorder, count in self.demands.items()):
-            raise _TeacherRecordsReady
-
-    def run(self, teacher: nn.Module, *args, **kwargs) -> None:
-        """Call ``teacher(*args, **kwargs)``, stopping early if it can.
-
-        Outside this call the hooks do nothing.
-        """
-        self.active = True
-        try:
-            teacher(*args, **kwargs)
-        except _TeacherRecordsReady:
-            pass
-        finally:
-            self.active = False
 
 
 @MODELS.register_module()
@@ -74,8 +25,11 @@ class SingleTeacherDistill(BaseModel):
     records their features with hooks and computes the distillation losses.
     The teacher is frozen, stays in eval mode through every ``train()``
     call, runs under ``no_grad`` and only as far as the recorded values the
-    losses read (no loss of its own). ``predict`` and ``tensor`` modes run
-    the student alone.
+    losses read (no loss of its own): its recorder manager stops the
+    forward once they exist. ``predict`` and ``tensor`` modes run the
+    student alone. A training step whose loss terms are not all finite is
+    stopped before the optimizer touches the weights, with an error naming
+    the terms and the iteration.
 
     Loss keys: the student's own losses as ``student.<key>``, distillation
     losses as ``distill.<loss name>``.
@@ -86,13 +40,25 @@ class SingleTeacherDistill(BaseModel):
         distiller (dict): Config of the distiller, built in the ``vitkd_mm``
             scope, e.g. ``dict(type='ConfigurableDistiller', ...)``.
         teacher_ckpt (str, optional): Teacher checkpoint (path or URL), with
-            or without a ``state_dict`` wrapper. A checkpoint that matches
-            no teacher key is an error. Defaults to None.
+            or without a ``state_dict`` wrapper (``module.`` prefixes
+            allowed). Defaults to None.
+        teacher_ckpt_strict (bool): Refuse a ``teacher_ckpt`` whose keys are
+            not exactly the teacher's (the error lists the missing and
+            unexpected keys). False loads what matches (at least one key),
+            warns with the lists, and first runs the teacher's own
+            ``init_weights()`` so the rest is initialised, not random.
+            Defaults to True.
         teacher_trainable (bool): Train the teacher too, on its own loss
             (logged as ``teacher.*``; online distillation). Defaults to
             False.
         calculate_student_loss (bool): Add the student's own losses.
             Defaults to True.
+        check_finite (bool): Check every loss term before the optimizer
+            step; a NaN or inf raises a ``FloatingPointError`` naming the
+            terms and the iteration, with the weights untouched. It reads
+            the losses on the host once per step (a device sync on GPU,
+            which logging does right after the step anyway). Defaults to
+            True.
         data_preprocessor (dict | nn.Module, optional): The model always
             preprocesses with the student's data preprocessor, so batch
             augments (Mixup/CutMix, from the student's ``train_cfg``) run
@@ -111,8 +77,10 @@ class SingleTeacherDistill(BaseModel):
                  teacher: Union[dict, nn.Module],
                  distiller: dict,
                  teacher_ckpt: Optional[str] = None,
+                 teacher_ckpt_strict: bool = True,
                  teacher_trainable: bool = False,
                  calculate_student_loss: bool = True,
+                 check_finite: bool = True,
                  data_preprocessor: Union[dict, nn.Module, None] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if isinstance(data_preprocessor, dict):
@@ -130,20 +98,17 @@ class SingleTeacherDistill(BaseModel):
             self.data_preprocessor = self.architecture.data_preprocessor
         self.teacher = self._build(teacher)
         if teacher_ckpt is not None:
-            self.load_teacher_checkpoint(teacher_ckpt)
+            self.load_teacher_checkpoint(teacher_ckpt, teacher_ckpt_strict)
         self.teacher_trainable = teacher_trainable
         if not teacher_trainable:
             self.teacher.requires_grad_(False)
         self.calculate_student_loss = calculate_student_loss
+        self.check_finite = check_finite
 
         with DefaultScope.overwrite_default_scope('vitkd_mm'):
             self.distiller = MODELS.build(distiller)
         self.distiller.prepare_from_student(self.architecture)
         self.distiller.prepare_from_teacher(self.teacher)
-        self.teacher_early_exit = TeacherEarlyExit(self.teacher, {
-            self.distiller.teacher_recorders.get_recorder(name): count
-            for name, count in self.distiller.teacher_demands().items()
-        })
         self.train()
 
     @staticmethod
@@ -155,11 +120,13 @@ class SingleTeacherDistill(BaseModel):
         raise TypeError('architecture and teacher must be a config dict or '
                         f'an nn.Module, got {type(model).__name__}.')
 
-    def load_teacher_checkpoint(self, filename: str) -> None:
-        """Load teacher weights and report missing and unexpected keys.
+    def load_teacher_checkpoint(self, filename: str,
+                                strict: bool = True) -> None:
+        """Load the teacher's weights (see ``teacher_ckpt_strict``).
 
         Raises:
-            ValueError: If no key of the checkpoint matches the teacher.
+            ValueError: If ``strict`` and the keys differ from the teacher's,
+                or if no key matches at all.
         """
         checkpoint = _load_checkpoint(filename, map_location='cpu')
         state_dict = checkpoint.get('state_dict', checkpoint)
@@ -168,18 +135,30 @@ class SingleTeacherDistill(BaseModel):
             for key, value in state_dict.items()
         }
         expected = self.teacher.state_dict()
-        matched = [key for key in state_dict if key in expected]
-        if not matched:
+        missing = [key for key in expected if key not in state_dict]
+        unexpected = [key for key in state_dict if key not in expected]
+        report = (f'missing keys ({len(missing)}): {_preview(missing)}; '
+                  f'unexpected keys ({len(unexpected)}): '
+                  f'{_preview(unexpected)}')
+        if len(unexpected) == len(state_dict):
             raise ValueError(
                 f'teacher_ckpt={filename!r} matches no key of the teacher '
-                f'({type(self.teacher).__name__}). Checkpoint keys start '
-                f'with {sorted(state_dict)[:3]}, teacher keys with '
-                f'{sorted(expected)[:3]}.')
-        result = self.teacher.load_state_dict(state_dict, strict=False)
+                f'({type(self.teacher).__name__}): {report}.')
+        if strict and (missing or unexpected):
+            raise ValueError(
+                f'teacher_ckpt={filename!r} does not fit the teacher '
+                f'({type(self.teacher).__name__}): {report}. Fix the teacher '
+                'config or the checkpoint, or set teacher_ckpt_strict=False '
+                'to load only the matching keys.')
+        if missing:
+            # The keys the checkpoint lacks get the teacher's own init.
+            self.teacher.init_weights()
+        self.teacher.load_state_dict(state_dict, strict=False)
         print_log(
-            f'Loaded teacher_ckpt {filename}: {len(matched)} keys matched, '
-            f'missing keys: {result.missing_keys or "none"}, unexpected '
-            f'keys: {result.unexpected_keys or "none"}', 'current')
+            f'Loaded teacher_ckpt {filename}: '
+            f'{len(state_dict) - len(unexpected)} keys matched'
+            + (f'; {report}' if missing or unexpected else ''), 'current',
+            30 if missing or unexpected else 20)
         # The runner's init_weights() must not re-initialise the teacher.
         self.teacher._is_init = True
 
@@ -201,29 +180,86 @@ class SingleTeacherDistill(BaseModel):
         raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, '
                            'predict and tensor mode')
 
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper: OptimWrapper) -> Dict[str, torch.Tensor]:
+        """One optimisation step, refused before it touches the weights if
+        a loss term is not finite (see ``check_finite``)."""
+        with optim_wrapper.optim_context(self):
+            data = self.data_preprocessor(data, True)
+            losses = self._run_forward(data, mode='loss')
+        parsed_losses, log_vars = self.parse_losses(losses)
+        if self.check_finite:
+            check_finite_losses(log_vars)
+        optim_wrapper.update_params(parsed_losses)
+        return log_vars
+
     def loss(self, inputs: torch.Tensor,
              data_samples: Optional[List[BaseDataElement]]) -> dict:
         """Student losses (``student.*``) and distillation losses
         (``distill.*``) of one batch."""
         losses = {}
-        with self.distiller.teacher_recorders:
+        teacher_recorders = self.distiller.teacher_recorders
+        with teacher_recorders:
             if self.teacher_trainable:
                 teacher_losses = self.teacher(
                     inputs, data_samples, mode='loss')
                 losses.update(_prefixed(teacher_losses, 'teacher'))
             else:
                 with torch.no_grad():
-                    self.teacher_early_exit.run(
-                        self.teacher, inputs, data_samples, mode='tensor')
+                    self._run_teacher(inputs, data_samples)
+        teacher_recorders.check_complete()
 
-        with self.distiller.student_recorders:
+        student_recorders = self.distiller.student_recorders
+        with student_recorders:
             if self.calculate_student_loss:
                 student_losses = self.architecture(
                     inputs, data_samples, mode='loss')
                 losses.update(_prefixed(student_losses, 'student'))
             else:
                 self.architecture(inputs, data_samples, mode='tensor')
+        student_recorders.check_complete()
 
         losses.update(
             _prefixed(self.distiller.compute_distill_losses(), 'distill'))
         return losses
+
+    def _run_teacher(self, inputs: torch.Tensor,
+                     data_samples: Optional[List[BaseDataElement]]) -> None:
+        """The frozen teacher's forward, stopped by its recorder manager as
+        soon as the values the losses read exist."""
+        try:
+            with self.distiller.teacher_recorders.stop_when_complete():
+                self.teacher(inputs, data_samples, mode='tensor')
+        except RecordsComplete:
+            pass
+
+
+def _preview(keys: List[str], limit: int = 10) -> str:
+    shown = ', '.join(keys[:limit]) or 'none'
+    return shown + (f', ... ({len(keys) - limit} more)'
+                    if len(keys) > limit else '')
+
+
+def check_finite_losses(log_vars: Dict[str, torch.Tensor]) -> None:
+    """Raise a FloatingPointError naming the non-finite loss terms.
+
+    One host read of a stacked flag (a single device sync); the names are
+    looked up only when a term is not finite.
+
+    Args:
+        log_vars (dict): ``{name: scalar tensor}`` from ``parse_losses``.
+    """
+    values = torch.stack([value.detach().float() for value in
+                          log_vars.values()])  # K
+    if bool(torch.isfinite(values).all()):
+        return
+    bad = [f'{name}={value.item()}' for name, value in log_vars.items()
+           if not torch.isfinite(value).all()]
+    hub = MessageHub.get_current_instance()
+    iteration = hub.get_info('iter')
+    where = '' if iteration is None else f' at iteration {iteration + 1}'
+    raise FloatingPointError(
+        f'Non-finite loss{where}: {", ".join(bad)}. The step was stopped '
+        'before the optimizer touched the weights. Look for NaN/inf in the '
+        'inputs of this batch, a too high learning rate or, in fp16, an '
+        'overflow; set check_finite=False to train on anyway.')

@@ -12,6 +12,41 @@ from .mimic_connector import check_token_dims, token_projection
 
 HWShape = Union[int, Sequence[int]]
 
+#: How far (relative) the masked fraction may exceed ``mask_ratio``: masking
+#: hides whole tokens, and the generation loss is normalised by the ratio.
+#: 0.5 of a 7 x 7 grid masks 25 / 49 = 0.51 (+2 %); 1e-4 of 16 tokens would
+#: mask 1 / 16 (625 x).
+MAX_MASK_RATIO_EXCESS = 0.1
+
+
+def masked_token_count(num_tokens: int, mask_ratio: float) -> int:
+    """How many of ``num_tokens`` MAE-style masking hides at ``mask_ratio``.
+
+    ``N - int(N * (1 - mask_ratio))``: the reference implementation's
+    rounding, so seeded draws match it.
+
+    Raises:
+        ValueError: If no token stays visible, or the masked fraction exceeds
+            ``mask_ratio`` by more than :data:`MAX_MASK_RATIO_EXCESS`.
+
+    Examples:
+        >>> masked_token_count(196, 0.5), masked_token_count(49, 0.5)
+        (98, 25)
+    """
+    num_masked = num_tokens - int(num_tokens * (1 - mask_ratio))
+    if num_masked >= num_tokens:
+        raise ValueError(f'mask_ratio={mask_ratio} leaves no visible token '
+                         f'out of N={num_tokens}.')
+    excess = num_masked / num_tokens / mask_ratio
+    if excess > 1 + MAX_MASK_RATIO_EXCESS:
+        raise ValueError(
+            f'mask_ratio={mask_ratio} cannot be realised on N={num_tokens} '
+            f'tokens: whole tokens are masked, {num_masked} of {num_tokens} '
+            f'({num_masked / num_tokens:.4f}), {excess:.2f} x the ratio the '
+            'generation loss is normalised by. Use a ratio the grid can '
+            f'realise, e.g. mask_ratio={num_masked / num_tokens:.4f}.')
+    return num_masked
+
 
 def to_hw(shape: HWShape, name: str) -> Tuple[int, int]:
     """Turn an int or an (h, w) sequence into an (h, w) tuple of ints."""
@@ -139,10 +174,7 @@ class GenerationConnector(BaseModule):
             the mask (B, N), 1 where masked.
         """
         B, N, _ = x.shape
-        len_keep = int(N * (1 - self.mask_ratio))
-        if len_keep < 1:
-            raise ValueError(f'mask_ratio={self.mask_ratio} leaves no visible '
-                             f'token out of N={N}.')
+        len_keep = N - masked_token_count(N, self.mask_ratio)
         noise = torch.rand(B, N, device=x.device)  # B, N
         ids_shuffle = torch.argsort(noise, dim=1)  # ascending: keep small
         ids_restore = torch.argsort(ids_shuffle, dim=1)

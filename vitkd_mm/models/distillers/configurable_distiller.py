@@ -6,25 +6,30 @@ from mmengine.registry import DefaultScope
 from torch import nn
 
 from vitkd_mm.registry import MODELS
+from vitkd_mm.utils import build_component
 from ..recorders import RecorderManager
 from .loss_mapping import (RecordSpec, check_call_arguments,
                            check_shared_connector_calls, parse_entry,
-                           teacher_demands)
+                           record_demands)
 
 
 def _build_named(key: str, cfgs: Optional[dict]) -> nn.ModuleDict:
     """Build ``{name: cfg}`` in the vitkd_mm scope, whatever the caller's."""
     modules = nn.ModuleDict()
-    for name, cfg in (cfgs or {}).items():
-        try:
-            with DefaultScope.overwrite_default_scope('vitkd_mm'):
-                modules[name] = MODELS.build(cfg)
-        except KeyError as error:
-            raise KeyError(f'{key}.{name}: cannot build {cfg.get("type")!r}: '
-                           f'{error}. Components registered in vitkd_mm: '
-                           f'{", ".join(sorted(MODELS.module_dict))}.'
-                           ) from error
+    with DefaultScope.overwrite_default_scope('vitkd_mm'):
+        for name, cfg in (cfgs or {}).items():
+            modules[name] = build_component(MODELS, f'{key}.{name}', cfg)
     return modules
+
+
+def _check_loss_names(names) -> None:
+    for name in names:
+        if 'loss' not in name:
+            raise KeyError(
+                f'distill_losses.{name}: a loss name must contain "loss" '
+                f'(e.g. loss_{name}): mmengine sums only the log keys that '
+                f'contain "loss" into the loss it trains, so distill.{name} '
+                'would be logged but never trained.')
 
 
 @MODELS.register_module()
@@ -53,7 +58,8 @@ class ConfigurableDistiller(BaseModule):
         teacher_recorders (dict, optional): ``{name: recorder cfg}``.
         connectors (dict, optional): ``{name: connector cfg}``.
         distill_losses (dict, optional): ``{loss name: loss cfg}``; the names
-            become the logged keys (``distill.<name>``).
+            become the logged keys (``distill.<name>``) and must contain
+            ``loss`` (mmengine trains only such keys).
         loss_forward_mappings (dict, optional): ``{loss name: {argument:
             entry}}``.
         init_cfg (dict, optional): Initialisation config.
@@ -78,6 +84,7 @@ class ConfigurableDistiller(BaseModule):
                  loss_forward_mappings: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
+        _check_loss_names(distill_losses or {})
         self.student_recorders = RecorderManager(student_recorders,
                                                  'student_recorders')
         self.teacher_recorders = RecorderManager(teacher_recorders,
@@ -106,6 +113,10 @@ class ConfigurableDistiller(BaseModule):
                         'connector_kwargs', self.connectors[spec.connector],
                         [name for name, _ in spec.connector_kwargs],
                         inputs_given=1)
+        self.student_recorders.set_demands(
+            record_demands(self.loss_specs, from_student=True))
+        self.teacher_recorders.set_demands(
+            record_demands(self.loss_specs, from_student=False))
 
     def _parse_mappings(self, mappings: dict,
                         connectors: dict) -> Dict[str, Dict[str, RecordSpec]]:
@@ -141,10 +152,6 @@ class ConfigurableDistiller(BaseModule):
         """Attach the teacher recorders to the teacher model."""
         self.teacher_recorders.initialize(model)
 
-    def teacher_demands(self) -> Dict[str, int]:
-        """``{teacher recorder: number of calls the losses read}``."""
-        return teacher_demands(self.loss_specs)
-
     def compute_distill_losses(self) -> Dict[str, object]:
         """Compute every loss from the values recorded in the last step."""
         connector_outputs = {}
@@ -154,14 +161,21 @@ class ConfigurableDistiller(BaseModule):
                 argument: self._get_record(spec, connector_outputs)
                 for argument, spec in arguments.items()
             }
-            losses[name] = self.distill_losses[name](**kwargs)
+            try:
+                losses[name] = self.distill_losses[name](**kwargs)
+            except ValueError as error:
+                raise ValueError(f'distill_losses.{name}: {error}') from error
         return losses
 
     def _read(self, spec: RecordSpec):
         recorders = (self.student_recorders
                      if spec.from_student else self.teacher_recorders)
-        return recorders.get_recorder(spec.recorder).get_record_data(
-            spec.record_idx, spec.data_idx)
+        try:
+            return recorders.get_recorder(spec.recorder).get_record_data(
+                spec.record_idx, spec.data_idx)
+        except (IndexError, TypeError) as error:
+            raise type(error)(f'{spec.key} ({recorders.key}.'
+                              f'{spec.recorder}): {error}') from error
 
     def _get_record(self, spec: RecordSpec, connector_outputs: dict):
         if spec.connector is None:

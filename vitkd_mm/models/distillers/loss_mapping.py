@@ -1,6 +1,6 @@
 """Parse and check ``loss_forward_mappings`` entries."""
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, Iterable, Optional, Tuple
 
 from torch import nn
@@ -23,6 +23,7 @@ class RecordSpec:
         connector_kwargs (tuple): ``(name, RecordSpec)`` pairs: further
             recorded values the connector gets as keyword arguments, e.g.
             the token grid ``hw_shape`` of a detection input.
+        key (str): The entry's config path, for errors (not compared).
     """
     recorder: str
     from_student: bool
@@ -31,6 +32,7 @@ class RecordSpec:
     connector: Optional[str] = None
     connector_idx: Optional[int] = None
     connector_kwargs: Tuple[Tuple[str, 'RecordSpec'], ...] = ()
+    key: str = field(default='', compare=False)
 
     @property
     def connector_input(self) -> Tuple:
@@ -105,7 +107,7 @@ def parse_entry(key: str, entry: dict, student_recorders: Iterable[str],
          parse_entry(f'{key}.connector_kwargs.{name}', sub_entry,
                      student_recorders, teacher_recorders, connectors))
         for name, sub_entry in sorted(kwargs.items()))
-    return RecordSpec(**entry)
+    return RecordSpec(**entry, key=key)
 
 
 def check_call_arguments(key: str,
@@ -164,13 +166,20 @@ def check_shared_connector_calls(
                     'connector_kwargs; give both the same.')
 
 
-def teacher_demands(specs: Dict[str, Dict[str, RecordSpec]]) -> Dict[str, int]:
-    """How many calls of each teacher recorder the mapped losses read."""
-    demands: Dict[str, int] = {}
+def record_demands(specs: Dict[str, Dict[str, RecordSpec]],
+                   from_student: bool) -> Dict[str, Tuple[int, str]]:
+    """What the mapped losses read from one side's recorders.
+
+    Returns:
+        dict: ``{recorder: (number of calls read, key of the entry that
+        reads the last one)}``.
+    """
+    demands: Dict[str, Tuple[int, str]] = {}
     for arguments in specs.values():
         for spec in arguments.values():
             for used in (spec, *(sub for _, sub in spec.connector_kwargs)):
-                if not used.from_student:
-                    demands[used.recorder] = max(
-                        demands.get(used.recorder, 0), used.record_idx + 1)
+                count = used.record_idx + 1
+                if (used.from_student == from_student and
+                        count > demands.get(used.recorder, (0, ''))[0]):
+                    demands[used.recorder] = (count, f'{used.key}.record_idx')
     return demands

@@ -3,6 +3,7 @@ import torch
 from mmengine.model import BaseModule
 
 from vitkd_mm.registry import MODELS
+from ..connectors.generation_connector import masked_token_count
 from .mimic_loss import check_token_pair
 
 
@@ -11,8 +12,16 @@ class GenerationLoss(BaseModule):
     """Squared error between generated and teacher tokens at masked tokens.
 
     ``loss = loss_weight / mask_ratio * sum(mask * (preds_S - preds_T) ** 2)
-    / B``, summed over the masked tokens and all channels. The teacher tokens
-    are a target: no gradient flows into them.
+    / B``, summed over the masked tokens and all channels, computed in fp32
+    whatever the input dtype. The teacher tokens are a target: no gradient
+    flows into them.
+
+    The loss is normalised by ``mask_ratio``, which must be the ratio the
+    mask was drawn with: the first mask of each token count N is checked
+    against it (``GenerationConnector``'s count ``N - int(N * (1 - r))`` in
+    every row), so a loss and a connector that disagree are refused, not
+    silently rescaled; a ratio a grid cannot realise (``1e-4`` of 16
+    tokens masks one token) is refused too.
 
     Args:
         loss_weight (float): Weight ``beta`` of the loss. Defaults to 3e-6.
@@ -29,9 +38,10 @@ class GenerationLoss(BaseModule):
     Examples:
         >>> import torch
         >>> loss = GenerationLoss(loss_weight=1.0, mask_ratio=0.5)
-        >>> mask = torch.tensor([[1., 0., 1.], [0., 0., 1.]])
-        >>> loss(torch.ones(2, 3, 4), torch.zeros(2, 3, 4), mask)
-        tensor(12.)
+        >>> mask = torch.tensor([[1., 0., 1., 0.], [0., 0., 1., 1.]])
+        >>> # 2 samples x 2 masked tokens x 4 channels x 1 / 2 / 0.5
+        >>> loss(torch.ones(2, 4, 4), torch.zeros(2, 4, 4), mask)
+        tensor(16.)
     """
 
     def __init__(self,
@@ -44,6 +54,24 @@ class GenerationLoss(BaseModule):
                              f'(0, 1), got {mask_ratio}.')
         self.loss_weight = loss_weight
         self.mask_ratio = mask_ratio
+        self._checked_token_counts = set()
+
+    def check_mask(self, mask: torch.Tensor) -> None:
+        """Refuse a mask not drawn at ``mask_ratio`` (once per N: it reads
+        the mask's values, a device sync)."""
+        N = mask.shape[1]
+        if N in self._checked_token_counts:
+            return
+        expected = masked_token_count(N, self.mask_ratio)
+        counts = mask.detach().sum(dim=1)  # B
+        if not bool((counts == expected).all()):
+            raise ValueError(
+                f'mask_ratio={self.mask_ratio} masks {expected} of N={N} '
+                f'tokens, but the mask given masks {counts.tolist()} per '
+                'sample: the loss would be normalised by the wrong ratio. '
+                'Give GenerationLoss the mask_ratio of the connector that '
+                'draws the mask.')
+        self._checked_token_counts.add(N)
 
     def forward(self, preds_S: torch.Tensor, preds_T: torch.Tensor,
                 mask: torch.Tensor) -> torch.Tensor:
@@ -53,7 +81,8 @@ class GenerationLoss(BaseModule):
             raise ValueError(
                 f'mask must have shape (B, N) = {tuple(preds_S.shape[:2])} '
                 f'to match the tokens, got {tuple(mask.shape)}.')
-        sq_err = (preds_S - preds_T.detach()).pow(2)  # B, N, D
-        masked = sq_err * mask.unsqueeze(-1).to(sq_err.dtype)  # B, N, D
+        self.check_mask(mask)
+        sq_err = (preds_S.float() - preds_T.detach().float()).pow(2)  # B,N,D
+        masked = sq_err * mask.unsqueeze(-1).float()  # B, N, D
         return (masked.sum() / preds_S.shape[0] * self.loss_weight /
                 self.mask_ratio)

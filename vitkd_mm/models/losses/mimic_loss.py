@@ -22,8 +22,9 @@ class MimicLoss(BaseModule):
     """Sum of squared errors between student and teacher tokens.
 
     ``loss = loss_weight * sum((preds_S - preds_T) ** 2) / B``, summed over
-    tokens and channels, without normalising the features. The teacher
-    tokens are a target: no gradient flows into them.
+    tokens and channels, without normalising the features, computed in
+    fp32 whatever the input dtype. The teacher tokens are a target: no
+    gradient flows into them.
 
     Args:
         loss_weight (float): Weight ``alpha`` of the loss. Defaults to 3e-5.
@@ -49,5 +50,5 @@ class MimicLoss(BaseModule):
                 preds_T: torch.Tensor) -> torch.Tensor:
         """Compute the weighted mimicking loss (a scalar)."""
         check_token_pair(preds_S, preds_T)
-        sq_err = (preds_S - preds_T.detach()).pow(2)  # B, N, D
+        sq_err = (preds_S.float() - preds_T.detach().float()).pow(2)  # B,N,D
         return sq_err.sum() / preds_S.shape[0] * self.loss_weight

@@ -20,7 +20,8 @@ class NKDLoss(BaseModule):
       log_softmax(z_s'/T)_i)``;
     - ``loss = loss_weight * (target + non-target)``.
 
-    The teacher logits are a constant: no gradient flows into them.
+    The teacher logits are a constant: no gradient flows into them. The loss
+    is computed in fp32 whatever the input dtype.
 
     Args:
         temperature (float): Temperature ``T`` of the non-target term.
@@ -83,7 +84,7 @@ class NKDLoss(BaseModule):
         B, C = logit_s.shape
         if C < 2:
             raise ValueError(f'NKD needs at least 2 classes, got C={C}.')
-        logit_t = logit_t.detach()
+        logit_s, logit_t = logit_s.float(), logit_t.detach().float()
         target = self.target_index(gt_label, logit_s)  # B, 1
 
         # target term, at temperature 1

@@ -1,9 +1,9 @@
 from .base_recorder import BaseRecorder
-from .module_recorders import ModuleInputs, ModuleOutputs, ModuleRecorder
+from .module_recorders import ModuleInputs, ModuleOutputs
 from .patch_recorders import FunctionOutputs, MethodOutputs
-from .recorder_manager import RecorderManager
+from .recorder_manager import RecorderManager, RecordsComplete
 
 __all__ = [
-    'BaseRecorder', 'ModuleRecorder', 'ModuleOutputs', 'ModuleInputs',
-    'MethodOutputs', 'FunctionOutputs', 'RecorderManager'
+    'BaseRecorder', 'ModuleOutputs', 'ModuleInputs', 'MethodOutputs',
+    'FunctionOutputs', 'RecorderManager', 'RecordsComplete'
 ]

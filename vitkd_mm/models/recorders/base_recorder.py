@@ -1,5 +1,5 @@
 from abc import ABCMeta, abstractmethod
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 from torch import nn
 
@@ -22,16 +22,17 @@ class BaseRecorder(metaclass=ABCMeta):
         self.source = source
         self.recording = False
         self.data_buffer: List[Any] = []
-        self.initialized = False
+        #: Called after each recorded value (the recorder manager's early
+        #: exit); None records silently.
+        self.after_record: Optional[Callable[[], None]] = None
 
     def initialize(self, model: Optional[nn.Module] = None) -> None:
-        """Attach the recorder (hooks or patches) to ``model``."""
+        """Attach the recorder to ``model`` (hooks, or the patch target)."""
         self.prepare_from_model(model)
-        self.initialized = True
 
     @abstractmethod
     def prepare_from_model(self, model: Optional[nn.Module]) -> None:
-        """Register hooks or patch methods so values reach the buffer."""
+        """Find the source in ``model`` so values can reach the buffer."""
 
     def reset_data(self) -> None:
         self.data_buffer = []
@@ -40,6 +41,8 @@ class BaseRecorder(metaclass=ABCMeta):
         """Append ``data`` to the buffer if inside the context."""
         if self.recording:
             self.data_buffer.append(data)
+            if self.after_record is not None:
+                self.after_record()
 
     def get_record_data(self,
                         record_idx: int = 0,
@@ -55,19 +58,22 @@ class BaseRecorder(metaclass=ABCMeta):
         """
         if record_idx >= len(self.data_buffer):
             raise IndexError(
-                f'{type(self).__name__}(source={self.source!r}) recorded '
-                f'{len(self.data_buffer)} value(s) in the last forward, '
-                f'record_idx={record_idx} is out of range. Was the source '
-                'called in that forward?')
+                f'{self} recorded {len(self.data_buffer)} value(s) in the '
+                f'last forward, record_idx={record_idx} is out of range. Was '
+                'the source called that often in that forward?')
         data = self.data_buffer[record_idx]
         if data_idx is None:
             return data
         if not isinstance(data, (list, tuple)):
-            raise TypeError(
-                f'{type(self).__name__}(source={self.source!r}) recorded a '
-                f'{type(data).__name__}, which data_idx={data_idx} cannot '
-                'index.')
+            raise TypeError(f'{self} recorded a {type(data).__name__}, '
+                            f'which data_idx={data_idx} cannot index.')
+        if data_idx >= len(data):
+            raise IndexError(f'{self} recorded {len(data)} value(s) per '
+                             f'call, data_idx={data_idx} is out of range.')
         return data[data_idx]
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(source={self.source!r})'
 
     def __enter__(self):
         self.reset_data()

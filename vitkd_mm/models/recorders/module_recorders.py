@@ -7,7 +7,10 @@ from .base_recorder import BaseRecorder
 
 
 class ModuleRecorder(BaseRecorder):
-    """Base of the recorders that hook the submodule named ``source``."""
+    """Base of the recorders that hook the submodule named ``source``.
+
+    The hook stays registered; it records only inside the context.
+    """
 
     def prepare_from_model(self, model: Optional[nn.Module]) -> None:
         if model is None:
