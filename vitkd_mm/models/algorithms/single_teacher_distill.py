@@ -3,7 +3,6 @@ from typing import Dict, List, Optional, Union
 import torch
 from mmengine.logging import MessageHub, print_log
 from mmengine.model import BaseModel
-from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import _load_checkpoint
 from mmengine.structures import BaseDataElement
@@ -180,18 +179,14 @@ class SingleTeacherDistill(BaseModel):
         raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, '
                            'predict and tensor mode')
 
-    def train_step(self, data: Union[dict, tuple, list],
-                   optim_wrapper: OptimWrapper) -> Dict[str, torch.Tensor]:
-        """One optimisation step, refused before it touches the weights if
-        a loss term is not finite (see ``check_finite``)."""
-        with optim_wrapper.optim_context(self):
-            data = self.data_preprocessor(data, True)
-            losses = self._run_forward(data, mode='loss')
-        parsed_losses, log_vars = self.parse_losses(losses)
+    def parse_losses(self, losses: dict):
+        """mmengine's ``parse_losses``, refusing non-finite loss terms (see
+        ``check_finite``). Both ``train_step`` and the DDP wrapper's call it
+        between the forward and the optimizer step."""
+        parsed_losses, log_vars = super().parse_losses(losses)
         if self.check_finite:
             check_finite_losses(log_vars)
-        optim_wrapper.update_params(parsed_losses)
-        return log_vars
+        return parsed_losses, log_vars
 
     def loss(self, inputs: torch.Tensor,
              data_samples: Optional[List[BaseDataElement]]) -> dict:
