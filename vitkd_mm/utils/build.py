@@ -42,12 +42,11 @@ def build_component(registry: Registry, key: str, cfg: dict):
 
     Examples:
         >>> from vitkd_mm.registry import MODELS
-        >>> build_component(MODELS, 'distill_losses.loss_mimic',
-        ...                 dict(type='MimicLoss', loss_weigth=1.0))
+        >>> cfg = dict(type='MimicLoss', loss_weigth=1.0)
+        >>> build_component(MODELS, 'loss', cfg)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        ...
-        TypeError: distill_losses.loss_mimic: MimicLoss takes no argument(s) ['loss_weigth']. Valid arguments: loss_weight, init_cfg.
-    """  # noqa: E501
+        TypeError: loss: MimicLoss takes no argument(s) ['loss_weigth']...
+    """
     if not isinstance(cfg, dict) or 'type' not in cfg:
         raise TypeError(f'{key} must be a dict with a "type", got {cfg!r}.')
     cls = cfg['type'] if inspect.isclass(cfg['type']) else registry.get(
