@@ -4,11 +4,11 @@ import torch
 from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope
-from mmengine.runner.checkpoint import _load_checkpoint
 from mmengine.structures import BaseDataElement
 from torch import nn
 
 from vitkd_mm.registry import MODELS
+from vitkd_mm.utils import read_checkpoint
 from ..recorders import BaseRecorder, ModuleRecorder
 
 
@@ -161,7 +161,7 @@ class SingleTeacherDistill(BaseModel):
         Raises:
             ValueError: If no key of the checkpoint matches the teacher.
         """
-        checkpoint = _load_checkpoint(filename, map_location='cpu')
+        checkpoint = read_checkpoint(filename, 'teacher_ckpt')
         state_dict = checkpoint.get('state_dict', checkpoint)
         state_dict = {
             key[len('module.'):] if key.startswith('module.') else key: value
