@@ -378,3 +378,57 @@ def test_convert_to_student_unreadable_names_src(unreadable, tmp_path,
 def test_missing_teacher_ckpt_names_key(tmp_path):
     with pytest.raises(FileNotFoundError, match='^teacher_ckpt: .*missing'):
         build_distill(str(tmp_path / 'missing.pth'))
+
+
+# --- convert_to_student never destroys a file ---------------------------
+
+
+@pytest.fixture
+def distill_ckpt(tmp_path):
+    path = tmp_path / 'epoch_1.pth'
+    torch.save(
+        dict(state_dict={
+            'architecture.backbone.w': torch.ones(2),
+            'teacher.backbone.w': torch.zeros(3)
+        }), path)
+    return path
+
+
+@pytest.mark.parametrize('same', ['path', 'symlink', 'dotted'])
+def test_convert_to_student_refuses_to_overwrite_its_input(
+        distill_ckpt, convert_to_student, same):
+    before = distill_ckpt.read_bytes()
+    dst = dict(
+        path=distill_ckpt,
+        symlink=distill_ckpt.parent / 'link.pth',
+        dotted=distill_ckpt.parent / '.' / 'sub' / '..' / distill_ckpt.name)
+    dst = dst[same]
+    if same == 'symlink':
+        dst.symlink_to(distill_ckpt)
+    if same == 'dotted':
+        (distill_ckpt.parent / 'sub').mkdir()
+    code, stderr = convert_to_student(distill_ckpt, dst)
+    assert code == 2
+    assert f'dst: {dst} is the input checkpoint' in stderr
+    assert distill_ckpt.read_bytes() == before
+
+
+def test_convert_to_student_overwrites_an_output_only_with_force(
+        distill_ckpt, convert_to_student, tmp_path):
+    dst = tmp_path / 'student.pth'
+    dst.write_bytes(b'older student')
+    code, stderr = convert_to_student(distill_ckpt, dst)
+    assert code == 2
+    assert f'dst: {dst} exists; pass --force' in stderr
+    assert dst.read_bytes() == b'older student'
+
+    assert convert_to_student(distill_ckpt, dst, '--force')[0] == 0
+    student = safe_torch_load(dst)['state_dict']
+    assert list(student) == ['backbone.w']
+    assert torch.equal(student['backbone.w'], torch.ones(2))
+
+
+def test_convert_to_student_names_a_missing_input(tmp_path,
+                                                  convert_to_student):
+    code, stderr = convert_to_student(tmp_path / 'no.pth', tmp_path / 'o.pth')
+    assert code == 2 and f'src: {tmp_path / "no.pth"} is not a file' in stderr
