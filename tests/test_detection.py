@@ -17,7 +17,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-pytest.importorskip('mmdet')
+pytest.importorskip(
+    'mmdet', reason='needs mmdet 3.3.0 and full mmcv (tools/install.sh --det)')
 pytest.importorskip('mmcv.ops', reason='needs full mmcv (compiled ops)')
 
 from mmengine.config import Config  # noqa: E402

@@ -9,7 +9,8 @@ import os.path as osp
 import pytest
 import torch
 
-pytest.importorskip('mmdet')
+pytest.importorskip(
+    'mmdet', reason='needs mmdet 3.3.0 and full mmcv (tools/install.sh --det)')
 pytest.importorskip('mmcv.ops', reason='needs full mmcv (compiled ops)')
 
 from mmengine.config import Config  # noqa: E402

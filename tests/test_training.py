@@ -260,3 +260,53 @@ def test_student_export_hook_writes_ema_weights(tmp_path):
     assert any(not torch.equal(averaged[k], raw[k]) for k in raw)
     for key, value in exported['state_dict'].items():
         assert torch.equal(value, averaged[key]), key
+
+
+# Runs tools/train.py, killing itself (SIGKILL) halfway through writing
+# epoch_2.pth: the file is torn and last_checkpoint still names epoch_1.pth.
+KILL_WHILE_SAVING_EPOCH_2 = '''
+import os, runpy, signal, sys
+from mmengine.fileio.backends import LocalBackend
+put = LocalBackend.put
+def torn_put(self, obj, filepath):
+    if str(filepath).endswith('epoch_2.pth'):
+        with open(filepath, 'wb') as f:
+            f.write(obj[:len(obj) // 2])
+        os.kill(os.getpid(), signal.SIGKILL)
+    put(self, obj, filepath)
+LocalBackend.put = torn_put
+sys.argv = ['tools/train.py', *sys.argv[1:]]
+runpy.run_path('tools/train.py', run_name='__main__')
+'''
+
+
+def test_sigkill_while_saving_then_resume(tmp_path):
+    import signal
+
+    from vitkd_mm.utils import UnreadableCheckpointError, safe_torch_load
+    data_root = make_image_folder(str(tmp_path / 'data'))
+    teacher_ckpt = str(tmp_path / 'teacher.pth')
+    cfg = Config.fromfile(TINY_CONFIG)
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        teacher = MODELS.build(cfg.model.teacher).state_dict()
+    torch.save(dict(state_dict=teacher), teacher_ckpt)
+    work_dir = tmp_path / 'work_dir'
+    args = [
+        TINY_CONFIG, '--work-dir', str(work_dir), '--cfg-options',
+        f'model.teacher_ckpt={teacher_ckpt}', *data_options(data_root)
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO_ROOT)
+    killed = subprocess.run([PYTHON, '-c', KILL_WHILE_SAVING_EPOCH_2, *args],
+                            cwd=REPO_ROOT, env=env, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert (work_dir / 'last_checkpoint').read_text().endswith('epoch_1.pth')
+    with pytest.raises(UnreadableCheckpointError):
+        safe_torch_load(work_dir / 'epoch_2.pth')  # torn
+
+    log = run([PYTHON, 'tools/train.py', *args, '--resume'])
+    assert 'resumed epoch: 1, iter: 3' in log
+    resumed = safe_torch_load(work_dir / 'epoch_2.pth')
+    assert resumed['meta']['epoch'] == 2 and resumed['meta']['iter'] == 6
+    for key, value in teacher.items():
+        assert torch.equal(resumed['state_dict'][f'teacher.{key}'], value), key

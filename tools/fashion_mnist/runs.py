@@ -202,10 +202,10 @@ def export_teacher(work_dir, config, record):
     """
     import torch
 
-    import vitkd_mm  # noqa: F401  (lets torch.load read mmengine files)
+    from vitkd_mm.utils import safe_torch_load
     path = osp.join(work_dir, osp.splitext(osp.basename(config))[0] + '.pth')
     if not osp.isfile(path):
-        checkpoint = torch.load(find_checkpoint(work_dir), map_location='cpu')
+        checkpoint = safe_torch_load(find_checkpoint(work_dir), 'cpu')
         torch.save(checkpoint['state_dict'], path)
     with open(osp.splitext(path)[0] + '.json', 'w') as f:
         json.dump(record, f, indent=1)

@@ -7,7 +7,9 @@ Usage:
 
 The output holds only the student's weights (no teacher, no distiller, no
 optimizer), keyed as a stock mmpretrain ``ImageClassifier`` (or, with
-``prefix='backbone.'``, an mmdet backbone ``init_cfg``) expects.
+``prefix='backbone.'``, an mmdet backbone ``init_cfg``) expects. The input
+is read with vitkd_mm's safe loader (no code in it runs) and is never
+overwritten; an existing output only with ``--force``.
 """
 import argparse
 import os
@@ -15,8 +17,8 @@ import os.path as osp
 
 import torch
 
-import vitkd_mm  # noqa: F401  (allow-lists mmengine checkpoint types)
-from vitkd_mm.utils import student_checkpoint
+from vitkd_mm.utils import (UnreadableCheckpointError, UnsafeCheckpointError,
+                            safe_torch_load, student_checkpoint)
 
 
 def parse_args():
@@ -25,12 +27,32 @@ def parse_args():
         'checkpoint.')
     parser.add_argument('src', help='distillation checkpoint (.pth)')
     parser.add_argument('dst', help='student checkpoint to write (.pth)')
-    return parser.parse_args()
+    parser.add_argument(
+        '--force', action='store_true', help='overwrite an existing dst')
+    args = parser.parse_args()
+    check_paths(parser, args.src, args.dst, args.force)
+    return args
+
+
+def check_paths(parser, src, dst, force):
+    """Refuse a missing input, an output that is the input (also through a
+    link) and, without ``force``, any existing output."""
+    if not osp.isfile(src):
+        parser.error(f'src: {src} is not a file.')
+    if osp.exists(dst) and osp.samefile(src, dst):
+        parser.error(f'dst: {dst} is the input checkpoint {src}; writing '
+                     'the student there would destroy the training '
+                     'checkpoint. Give another dst.')
+    if osp.exists(dst) and not force:
+        parser.error(f'dst: {dst} exists; pass --force to overwrite it.')
 
 
 def main():
     args = parse_args()
-    checkpoint = torch.load(args.src, map_location='cpu')
+    try:
+        checkpoint = safe_torch_load(args.src, map_location='cpu')
+    except (UnsafeCheckpointError, UnreadableCheckpointError) as err:
+        raise SystemExit(f'convert_to_student.py: src: {err}') from None
     student = student_checkpoint(checkpoint)
     if osp.dirname(args.dst):
         os.makedirs(osp.dirname(args.dst), exist_ok=True)

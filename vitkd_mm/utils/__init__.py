@@ -1,10 +1,13 @@
 from .build import build_component
-from .safe_load import (enable_safe_checkpoint_loading,
+from .checkpoint_loading import (enable_safe_checkpoint_loading,
+                                 read_checkpoint, safe_torch_load)
+from .safe_load import (UnreadableCheckpointError, UnsafeCheckpointError,
                         history_buffer_statistic, safe_checkpoint_globals)
 from .student_export import student_checkpoint, student_state_dict
 
 __all__ = [
     'build_component', 'enable_safe_checkpoint_loading',
-    'history_buffer_statistic', 'safe_checkpoint_globals',
-    'student_checkpoint', 'student_state_dict'
+    'history_buffer_statistic', 'read_checkpoint', 'safe_checkpoint_globals',
+    'safe_torch_load', 'student_checkpoint', 'student_state_dict',
+    'UnreadableCheckpointError', 'UnsafeCheckpointError'
 ]

@@ -1,12 +1,13 @@
-"""Let ``torch.load(weights_only=True)`` read the checkpoints mmengine writes.
+"""The globals a checkpoint may hold, and the errors of refused loads.
 
-Since torch 2.6 ``torch.load`` defaults to ``weights_only=True`` and refuses
-any global it does not know. mmengine 0.10.7 checkpoints hold, besides
-tensors, the message hub's :class:`~mmengine.logging.HistoryBuffer` objects,
-the numpy arrays, dtypes and scalars inside them, and the buffer's statistics
-methods, which pickle writes as ``getattr(HistoryBuffer, 'mean')``. We
-allow-list exactly those; ``weights_only`` stays on, and ``getattr`` resolves
-only to a restricted version that returns a HistoryBuffer statistics method.
+Loading a checkpoint unpickles it, and a pickle can call any function it
+names. mmengine 0.10.7 checkpoints hold, besides tensors, the message hub's
+:class:`~mmengine.logging.HistoryBuffer` objects, the numpy arrays, dtypes
+and scalars inside them, and the buffer's statistics methods, which pickle
+writes as ``getattr(HistoryBuffer, 'mean')``. We allow-list exactly those on
+top of torch's own weights-only globals; ``getattr`` resolves only to a
+restricted version that returns a HistoryBuffer statistics method.
+:mod:`vitkd_mm.utils.checkpoint_loading` enforces the list on every torch.
 """
 import pickle
 
@@ -15,6 +16,16 @@ import torch
 from mmengine.logging import HistoryBuffer
 
 _HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint names a global outside the allow-list (it could run
+    code), so it was not loaded."""
+
+
+class UnreadableCheckpointError(RuntimeError):
+    """A file is not a checkpoint torch can read: empty, truncated, corrupt
+    or not written by ``torch.save``."""
 
 
 def history_buffer_statistic(owner, name):
@@ -28,7 +39,7 @@ def history_buffer_statistic(owner, name):
         Callable: ``getattr(HistoryBuffer, name)``.
     """
     if owner is not HistoryBuffer or name not in _HISTORY_BUFFER_STATISTICS:
-        raise pickle.UnpicklingError(
+        raise UnsafeCheckpointError(
             f'Refusing getattr({owner!r}, {name!r}) while loading a '
             'checkpoint: only HistoryBuffer statistics methods '
             f'{_HISTORY_BUFFER_STATISTICS} are allowed.')
@@ -36,8 +47,9 @@ def history_buffer_statistic(owner, name):
 
 
 def _numpy_multiarray():
-    core = getattr(np, '_core', None)  # numpy >= 2
-    return core.multiarray if core is not None else np.core.multiarray
+    if np.lib.NumpyVersion(np.__version__) >= '2.0.0':
+        return np._core.multiarray
+    return np.core.multiarray
 
 
 def _numpy_dtype_classes():
@@ -69,13 +81,3 @@ def safe_checkpoint_globals():
         safe.append((history_buffer_statistic, f'{module}.getattr'))
     return safe
 
-
-def enable_safe_checkpoint_loading():
-    """Allow-list the types of mmengine checkpoints for ``torch.load``.
-
-    A no-op on torch versions without ``torch.serialization.add_safe_globals``
-    (< 2.4), which load full pickles anyway. Safe to call more than once.
-    """
-    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
-    if add_safe_globals is not None:
-        add_safe_globals(safe_checkpoint_globals())

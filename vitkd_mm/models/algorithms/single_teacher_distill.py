@@ -4,11 +4,11 @@ import torch
 from mmengine.logging import MessageHub, print_log
 from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope
-from mmengine.runner.checkpoint import _load_checkpoint
 from mmengine.structures import BaseDataElement
 from torch import nn
 
 from vitkd_mm.registry import MODELS
+from vitkd_mm.utils import read_checkpoint
 from ..recorders import RecordsComplete
 
 
@@ -127,7 +127,7 @@ class SingleTeacherDistill(BaseModel):
             ValueError: If ``strict`` and the keys differ from the teacher's,
                 or if no key matches at all.
         """
-        checkpoint = _load_checkpoint(filename, map_location='cpu')
+        checkpoint = read_checkpoint(filename, 'teacher_ckpt')
         state_dict = checkpoint.get('state_dict', checkpoint)
         state_dict = {
             key[len('module.'):] if key.startswith('module.') else key: value
