@@ -244,8 +244,9 @@ def test_resume_refuses_payload(evil, tmp_path):
 
 @pytest.fixture
 def convert_to_student(monkeypatch, capsys):
-    """Run tools/convert_to_student.py in-process: (exit status, stderr)."""
-    import convert_to_student as tool
+    """Run tools/model_converters/convert_to_student.py in-process: (exit
+    status, stderr)."""
+    from model_converters import convert_to_student as tool
 
     def convert(*args):
         monkeypatch.setattr(sys, 'argv',
