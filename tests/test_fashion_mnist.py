@@ -181,41 +181,144 @@ def test_config_builds_and_trains_one_step(config):
     assert model.architecture.backbone.embed_dims == 48
     assert model.teacher.backbone.embed_dims == 96
     assert model.teacher.backbone.patch_resolution == (7, 7)
-    expected = {f'distill.{k}' for k in cfg.model.distiller.distill_losses}
+    expected = {f'distill.{k}' for k in model.distiller.distill_losses}
     assert set(losses) == {'student.loss'} | expected
     for connector in model.distiller.connectors.values():
         if hasattr(connector, 'patch_resolution'):
             assert connector.patch_resolution == (7, 7)
 
 
-def test_ablation_configs_differ_from_vitkd_as_named():
-    from mmengine.config import Config
+def test_arms_distil_what_their_names_say():
+    """Loss terms and connectors of each arm, from the built models."""
 
     def distiller(arm):
-        path = osp.join(CONFIG_DIR, arms.ARMS[arm].config)
-        return Config.fromfile(path).model.distiller
+        return build_model(osp.join(CONFIG_DIR,
+                                    arms.ARMS[arm].config))[1].distiller
+
+    def connector_types(distiller):
+        return {
+            name: type(connector).__name__
+            for name, connector in distiller.connectors.items()
+        }
 
     vitkd = distiller('vitkd')
     assert list(vitkd.distill_losses) == [
         'loss_mimic_0', 'loss_mimic_1', 'loss_gen'
     ]
-    assert vitkd.connectors.gen.generator == 'conv'
+    assert vitkd.connectors.generation.generator.__class__.__name__ == (
+        'ConvGenerator')
     assert list(distiller('vitkd-nkd').distill_losses) == [
         'loss_mimic_0', 'loss_mimic_1', 'loss_gen', 'loss_nkd'
     ]
-    assert list(distiller('nkd').distill_losses) == ['loss_nkd']
-    assert list(distiller('vitkd-shallow-only').distill_losses) == [
-        'loss_mimic_0', 'loss_mimic_1'
-    ]
+    nkd = distiller('nkd')
+    assert list(nkd.distill_losses) == ['loss_nkd']
+    assert not nkd.connectors
+    shallow = distiller('vitkd-shallow-only')
+    assert list(shallow.distill_losses) == ['loss_mimic_0', 'loss_mimic_1']
+    assert connector_types(shallow) == dict(
+        mimic0='MimicConnector',
+        mimic1='MimicConnector',
+        patch_tokens='DropExtraTokens')
     assert list(distiller('vitkd-deep-only').distill_losses) == ['loss_gen']
     deep_mimic = distiller('vitkd-deep-mimic')
-    assert deep_mimic.distill_losses.loss_mimic_deep.type == 'MimicLoss'
-    assert deep_mimic.connectors.deep.type == 'MimicConnector'
-    assert 'gen' not in deep_mimic.connectors
-    for arm, generator in (('vitkd-gen-self-attn', 'self_attn'),
-                           ('vitkd-gen-cross-attn', 'cross_attn')):
-        gen = distiller(arm).connectors.gen
-        assert (gen.generator, gen.num_heads) == (generator, 4)
+    assert list(deep_mimic.distill_losses) == [
+        'loss_mimic_0', 'loss_mimic_1', 'loss_mimic_deep'
+    ]
+    assert connector_types(deep_mimic)['mimic_deep'] == 'MimicConnector'
+    assert 'generation' not in deep_mimic.connectors
+    for arm, cross_attn in (('vitkd-gen-self-attn', False),
+                            ('vitkd-gen-cross-attn', True)):
+        generator = distiller(arm).connectors.generation.generator
+        assert generator.cross_attn is cross_attn, arm
+        assert generator.attn.num_heads == 4, arm
+
+
+LEGACY_DIR = osp.join(REPO_ROOT, 'tests', 'data',
+                      'legacy_fashion_mnist_configs')
+#: Connector names of the legacy listings -> the preset's.
+LEGACY_CONNECTORS = dict(
+    s0='mimic0',
+    s1='mimic1',
+    gen='generation',
+    tokens='patch_tokens',
+    deep='mimic_deep')
+DISTILL_CONFIGS = [
+    arm.config for arm in arms.ARMS.values() if arm.teacher is not None
+]
+
+
+def distiller_layout(model, connector_names=None):
+    """What a distiller computes, independent of its recorder names:
+    per loss its type, arguments and, per loss argument, the recorded
+    source (side, recorder type and module), call/data index and the
+    connector applied."""
+    distiller = model.distiller
+    rename = connector_names or {}
+    layout = {}
+    for name, loss in distiller.distill_losses.items():
+        args = {
+            key: value
+            for key, value in vars(loss).items()
+            if not key.startswith('_') and key != 'training'
+        }
+        inputs = {}
+        for argument, spec in distiller.loss_specs[name].items():
+            side = (distiller.student_recorders
+                    if spec.from_student else distiller.teacher_recorders)
+            recorder = side.get_recorder(spec.recorder)
+            inputs[argument] = (spec.from_student, type(recorder).__name__,
+                                recorder.source, spec.record_idx,
+                                spec.data_idx,
+                                rename.get(spec.connector, spec.connector),
+                                spec.connector_idx, spec.connector_kwargs)
+        layout[name] = (type(loss).__name__, args, inputs)
+    return layout
+
+
+@pytest.mark.parametrize('config', DISTILL_CONFIGS)
+def test_rewritten_config_builds_the_legacy_model(config):
+    """Each preset config builds what its legacy listing (the config of the
+    committed results) built: the same modules with the same initial
+    weights (connectors renamed), the same losses with the same weights
+    and arguments on the same recorded sources, and the same loss values
+    on the same batch and mask draw."""
+    _, legacy = build_model(osp.join(LEGACY_DIR, config))
+    _, model = build_model(osp.join(CONFIG_DIR, config))
+
+    def renamed(key):
+        prefix, _, rest = key.partition('distiller.connectors.')
+        if not rest:
+            return key
+        name, _, param = rest.partition('.')
+        return f'{prefix}distiller.connectors.' + '.'.join(
+            [LEGACY_CONNECTORS[name], param])
+
+    legacy_state = {renamed(k): v for k, v in legacy.state_dict().items()}
+    state = model.state_dict()
+    assert list(state) == list(legacy_state)
+    for key, value in state.items():
+        assert torch.equal(value, legacy_state[key]), key
+    assert distiller_layout(model) == distiller_layout(
+        legacy, LEGACY_CONNECTORS)
+
+    values = []
+    for built in (legacy, model):
+        torch.manual_seed(1)
+        data = built.data_preprocessor(fashion_batch(), True)
+        values.append(built(**data, mode='loss'))
+    assert list(values[0]) == list(values[1])
+    for key in values[0]:
+        torch.testing.assert_close(values[0][key], values[1][key], rtol=0,
+                                   atol=0)
+
+
+def test_fashion_mnist_configs_use_the_shipped_teacher():
+    from mmengine.config import Config
+    shipped = arms.TEACHERS['teacher'].shipped
+    assert osp.isfile(osp.join(REPO_ROOT, shipped))
+    for config in DISTILL_CONFIGS:
+        cfg = Config.fromfile(osp.join(CONFIG_DIR, config))
+        assert cfg.model.teacher_ckpt == shipped, config
 
 
 def test_modes_plan():

@@ -1,22 +1,4 @@
 # NKD only (logit distillation): DeiT-Tiny <- DeiT III-Small.
-_base_ = ['./deit-t_vitkd.py']
+_base_ = ['./deit-t_vitkd-nkd.py']
 
-model = dict(
-    distiller=dict(
-        _delete_=True,
-        type='ConfigurableDistiller',
-        student_recorders=dict(
-            logits=dict(type='ModuleOutputs', source='head.layers.head'),
-            gt_labels=dict(type='ModuleInputs', source='head.loss_module')),
-        teacher_recorders=dict(
-            logits=dict(type='ModuleOutputs', source='head.layers.head')),
-        distill_losses=dict(
-            loss_nkd=dict(
-                type='NKDLoss', temperature=1.0, gamma=1.0,
-                loss_weight=1.0)),
-        loss_forward_mappings=dict(
-            loss_nkd=dict(
-                logit_s=dict(recorder='logits', from_student=True),
-                logit_t=dict(recorder='logits', from_student=False),
-                gt_label=dict(
-                    recorder='gt_labels', from_student=True, data_idx=1)))))
+model = dict(distiller=dict(shallow_layers=(), deep=None))

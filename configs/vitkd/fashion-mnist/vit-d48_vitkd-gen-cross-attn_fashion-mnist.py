@@ -2,6 +2,4 @@
 # visible student tokens) instead of the conv generator.
 _base_ = ['./vit-d48_vitkd_fashion-mnist.py']
 
-model = dict(
-    distiller=dict(
-        connectors=dict(gen=dict(generator='cross_attn', num_heads=4))))
+model = dict(distiller=dict(generator='cross_attn', num_heads=4))

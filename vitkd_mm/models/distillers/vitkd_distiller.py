@@ -42,6 +42,7 @@ class ViTKDDistiller(ConfigurableDistiller):
         mask_ratio (float): ``lambda``. Defaults to 0.5.
         generator (str): ``'conv'``, ``'self_attn'`` or ``'cross_attn'``.
             Defaults to ``'conv'``.
+        num_heads (int): Heads of the attention generators. Defaults to 8.
         deep (str, optional): ``'generate'`` the deep tokens (ViTKD),
             ``'mimic'`` them (the paper's ablation), or None to skip the deep
             layer. Defaults to ``'generate'``.
@@ -70,6 +71,7 @@ class ViTKDDistiller(ConfigurableDistiller):
                  generation_weight: float = 3e-6,
                  mask_ratio: float = 0.5,
                  generator: str = 'conv',
+                 num_heads: int = 8,
                  deep: Optional[str] = 'generate',
                  nkd: Optional[dict] = None,
                  logits_source: str = 'head.layers.head',
@@ -93,8 +95,9 @@ class ViTKDDistiller(ConfigurableDistiller):
             teacher_dims=teacher_dims,
             num_extra_tokens=student_extra_tokens)
         connectors = {f'mimic{i}': dict(mimic) for i in shallow_layers}
-        connectors['patch_tokens'] = dict(
-            type='DropExtraTokens', num_extra_tokens=teacher_extra_tokens)
+        if recorders:  # the teacher's patch tokens, for the token losses
+            connectors['patch_tokens'] = dict(
+                type='DropExtraTokens', num_extra_tokens=teacher_extra_tokens)
         losses, mappings = {}, {}
         for i in shallow_layers:
             losses[f'loss_mimic_{i}'] = dict(
@@ -109,6 +112,7 @@ class ViTKDDistiller(ConfigurableDistiller):
                 teacher_dims=teacher_dims,
                 mask_ratio=mask_ratio,
                 generator=generator,
+                num_heads=num_heads,
                 patch_resolution=patch_resolution,
                 num_extra_tokens=student_extra_tokens)
             losses['loss_gen'] = dict(

@@ -1,0 +1,10 @@
+_base_ = ['mmpretrain::_base_/default_runtime.py']
+
+custom_imports = dict(imports=['vitkd_mm'], allow_failed_imports=False)
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=20),
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1),
+)
+# The reproduction script sets the seed of each run.
+randomness = dict(seed=0, deterministic=False)
