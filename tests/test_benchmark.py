@@ -1,88 +1,106 @@
+import json
 import os
 import os.path as osp
-import re
 import subprocess
 import sys
 
+import pytest
 import torch
+from analysis_tools import benchmark
 
 from .conftest import REPO_ROOT
 
-ARM_ROWS = ('(a) student alone', '(b) student + teacher fwd', '(c) ViTKD',
-            '(c) ViTKD+NKD', "(c') ViTKD+NKD, no gen.")
-RATIO_ROWS = ('ms/step', 'cpu ms', 'peak memory', 'step memory')
-NUMBER = r'(\d+(?:\.\d+)?)'
+BENCHMARK = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'benchmark.py')
 
 
-def test_benchmark_tiny_pair_cpu():
-    """Two steps of each arm of the tiny pair print a complete table."""
+def test_benchmark_tiny_pair_cpu(tmp_path):
+    """Two steps of each arm of the tiny pair: complete figures as data,
+    ratios and split computed from the arms' own figures."""
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+    out = str(tmp_path / 'bench.json')
     command = [
-        sys.executable,
-        osp.join(REPO_ROOT, 'tools', 'benchmark.py'),
+        sys.executable, BENCHMARK,
         *('--pair', 'tiny', '--device', 'cpu', '--threads', '1'),
         *('--batch-size', '2', '--steps', '2', '--warmup', '0'),
+        *('--json', out)
     ]
     proc = subprocess.run(
         command, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = proc.stdout.splitlines()
-    assert lines[0].startswith('pair tiny | cpu')
+    with open(out) as f:
+        report = json.load(f)
+    assert (report['pair'], report['device']) == ('tiny', 'cpu')
+    assert report['precision'] == 'fp32, 1 thread(s)'
+    assert list(report['arms']) == list(benchmark.ARMS)
 
-    # ms/step, (min), cpu ms, peak MiB, step MiB, then the batch augments
-    arm_pattern = r'\s+'.join([NUMBER] * 5) + r'\s+(\S+)$'
-    augments, stats = set(), {}
-    for label in ARM_ROWS:
-        row = [line for line in lines if line.startswith(label + ' ')]
-        assert len(row) == 1, (label, proc.stdout)
-        match = re.search(arm_pattern, row[0])
-        assert match, row[0]
-        ms, min_ms, cpu_ms, peak, _ = map(float, match.groups()[:5])
-        assert 0 < min_ms <= ms and cpu_ms > 0 and peak > 0, row[0]
-        augments.add(match.group(6))
-        stats[label] = dict(ms=ms, cpu=cpu_ms)
-    # the distiller reuses the student's preprocessor: same batch augments
-    assert augments == {'Mixup+CutMix'}
+    arms = report['arms']
+    for arm, s in arms.items():
+        assert s['label'] == benchmark.ARMS[arm]
+        assert len(s['times_ms']) == len(s['cpu_times_ms']) == 2
+        assert 0 < s['min_time'] <= s['time'], arm
+        assert s['time'] == pytest.approx(sum(s['times_ms']) / 2)  # median
+        assert s['cpu_time'] > 0 and s['peak'] > 0, arm
+        # the distiller reuses the student's preprocessor: same augments
+        assert s['augments'] == 'Mixup+CutMix', arm
 
-    split_start = next(
-        i for i, line in enumerate(lines) if line.startswith('split of'))
-    ratio_lines, split_lines = lines[:split_start], lines[split_start:]
+    # (c)/(b) and (c)/(a) for ViTKD and ViTKD+NKD, every metric
+    assert set(report['ratios']) == set(benchmark.DISTILL_ARMS)
+    for arm, refs in report['ratios'].items():
+        for ref, ratios in refs.items():
+            assert set(ratios) == {'time', 'cpu_time', 'peak', 'step'}
+            for key, value in ratios.items():
+                if arms[ref][key] <= 0:  # an RSS that did not grow
+                    assert value is None
+                else:
+                    assert value == pytest.approx(
+                        arms[arm][key] / arms[ref][key]), (arm, ref, key)
 
-    # (c)/(b) and (c)/(a) for ViTKD and ViTKD+NKD
-    for label in RATIO_ROWS:
-        row = [line for line in ratio_lines if line.startswith(label + ' ')]
-        assert len(row) == 1, (label, proc.stdout)
-        values = row[0][len(label):].split()
-        if label == 'step memory':
-            # 'n/a' if an arm's RSS did not grow during its two tiny steps
-            values = [v for v in values if v != 'n/a']
-        else:
-            assert len(values) == 4, row[0]
-        assert all(float(v) > 0 for v in values), row[0]
+    # (c)/(b) of ViTKD+NKD = 1 + rest of the distiller + generator
+    assert set(report['split']) == {'time', 'cpu_time'}
+    for key, split in report['split'].items():
+        floor, full, rest = (arms[arm][key]
+                             for arm in ('floor', 'vitkd_nkd', 'no_generator'))
+        assert split['rest'] == pytest.approx((rest - floor) / floor)
+        assert split['generator'] == pytest.approx((full - rest) / floor)
 
-    # (c)/(b) of ViTKD+NKD split into the rest of the distiller and the
-    # generator, from the arms' own figures
-    floor, full, rest = (stats[ARM_ROWS[i]] for i in (1, 3, 4))
-    for label, key in (('ms/step', 'ms'), ('cpu ms', 'cpu')):
-        row = [line for line in split_lines if line.startswith(label + ' ')]
-        assert len(row) == 1, (label, proc.stdout)
-        match = re.search(r'distiller ([+-][\d.]+), generator ([+-][\d.]+)$',
-                          row[0])
-        assert match, row[0]
-        expected = ((rest[key] - floor[key]) / floor[key],
-                    (full[key] - rest[key]) / floor[key])
-        for got, want in zip(map(float, match.groups()), expected):
-            # the arms' figures are printed to 0.1 ms (each off by <= 0.05),
-            # the split to 0.001
-            bound = 0.05 * (3 + abs(want)) / floor[key] + 5e-4
-            assert abs(got - want) <= bound, (row[0], expected)
+    # the printed table is made from the same data
+    assert proc.stdout.strip() == benchmark.format_report(report)
+
+
+def test_floor_arm_is_the_distill_algorithm_without_distillation(
+        mmpretrain_scope):
+    """(b) is ``SingleTeacherDistill`` recording nothing: its loss is the
+    student's alone and the teacher runs its full forward, head included,
+    under no_grad."""
+    import vitkd_mm  # noqa: F401
+    from vitkd_mm.models import SingleTeacherDistill
+    from tests.conftest import fake_batch
+
+    cfg = benchmark.load_config('tiny', 'floor')
+    floor = benchmark.build_arm(cfg, 'floor')
+    assert isinstance(floor, SingleTeacherDistill)
+    assert not floor.distiller.distill_losses
+    head_calls = []
+    floor.teacher.head.register_forward_hook(
+        lambda module, args, output: head_calls.append(output.requires_grad))
+
+    batch = fake_batch(batch_size=2, num_classes=100, size=32)
+    data = floor.data_preprocessor(batch, True)
+    losses = floor(**data, mode='loss')
+    assert list(losses) == ['student.loss']
+    assert head_calls == [False]
+
+    torch.manual_seed(0)
+    student = benchmark.build_arm(cfg, 'student')
+    student.load_state_dict(floor.architecture.state_dict())
+    torch.testing.assert_close(
+        student(**data, mode='loss')['loss'], losses['student.loss'])
 
 
 def test_no_generator_arm_differs_from_vitkd_nkd_only_by_the_generator(
         mmpretrain_scope):
     import vitkd_mm  # noqa: F401
     from vitkd_mm.models.connectors import GenerationConnector
-    import benchmark
 
     full = benchmark.build_arm(
         benchmark.load_config('tiny', 'vitkd_nkd'), 'vitkd_nkd')

@@ -24,8 +24,8 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.logging import MMLogger  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 from mmpretrain.models import VisionTransformer  # noqa: E402
-from make_tiny_coco import (LABELME_COCO, make_labelme,  # noqa: E402
-                            make_synthetic)
+from dataset_converters.make_tiny_coco import (  # noqa: E402
+    LABELME_COCO, make_labelme, make_synthetic)
 
 from tests.conftest import REPO_ROOT  # noqa: E402
 from vitkd_mm.models.necks import SimpleFeaturePyramid  # noqa: E402
@@ -195,8 +195,10 @@ def make_distill_checkpoint(path, final_norm=True, seed=0):
 
 
 def convert_to_student(src, dst):
-    """Export the student with ``tools/convert_to_student.py``."""
-    tool = osp.join(REPO_ROOT, 'tools', 'convert_to_student.py')
+    """Export the student with the model converter
+    ``tools/model_converters/convert_to_student.py``."""
+    tool = osp.join(REPO_ROOT, 'tools', 'model_converters',
+                    'convert_to_student.py')
     subprocess.run([sys.executable, tool, src, dst],
                    check=True,
                    capture_output=True)

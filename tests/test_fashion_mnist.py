@@ -8,9 +8,9 @@ import struct
 
 import numpy as np
 import pytest
-import prepare_fashion_mnist as prep
-import reproduce_fashion_mnist as repro
 import torch
+from dataset_converters import prepare_fashion_mnist as prep
+from fashion_mnist import arms, report, run_arms, runs
 
 from .conftest import REPO_ROOT
 
@@ -147,9 +147,15 @@ def fashion_batch(batch_size=2):
 
 def test_every_arm_has_a_config():
     names = {osp.basename(c) for c in CONFIGS}
-    assert {config for config, _ in repro.ARMS.values()} | {
-        repro.TEACHER_CONFIG
+    assert {arm.config for arm in arms.ARMS.values()} | {
+        teacher.config for teacher in arms.TEACHERS.values()
     } == names
+    # every arm reads a known teacher, every mode plans known arms
+    assert {arm.teacher for arm in arms.ARMS.values()} <= {
+        None, *arms.TEACHERS
+    }
+    assert all(set(mode.plan) <= set(arms.ARMS)
+               for mode in arms.MODES.values())
 
 
 @pytest.mark.parametrize('config', CONFIGS, ids=osp.basename)
@@ -186,7 +192,7 @@ def test_ablation_configs_differ_from_vitkd_as_named():
     from mmengine.config import Config
 
     def distiller(arm):
-        path = osp.join(CONFIG_DIR, repro.ARMS[arm][0])
+        path = osp.join(CONFIG_DIR, arms.ARMS[arm].config)
         return Config.fromfile(path).model.distiller
 
     vitkd = distiller('vitkd')
@@ -213,14 +219,41 @@ def test_ablation_configs_differ_from_vitkd_as_named():
 
 
 def test_modes_plan():
-    epochs, plan = repro.MODES['full']
-    assert epochs == 15  # the configs' schedule
-    assert all(len(plan[arm]) >= 3 for arm in repro.MAIN_ARMS)
-    assert set(plan) == set(repro.ARMS)
-    epochs, plan = repro.MODES['quick']
-    assert list(plan) == repro.MAIN_ARMS
-    assert all(seeds == [0] for seeds in plan.values())
-    assert list(repro.MODES['demo'][1]) == ['student', 'vitkd-nkd']
+    full = arms.MODES['full']
+    assert full.epochs == 15  # the configs' schedule
+    assert all(len(full.plan[arm]) >= 3 for arm in arms.MAIN_ARMS)
+    assert set(full.plan) == set(arms.ARMS)
+    quick = arms.MODES['quick']
+    assert list(quick.plan) == arms.MAIN_ARMS
+    assert all(seeds == [0] for seeds in quick.plan.values())
+    assert list(arms.MODES['demo'].plan) == ['student', 'vitkd-nkd']
+    # --seeds: that many seeds for the main arms, ablations keep theirs
+    plan = run_arms.mode_plan('full', seeds=2)
+    assert plan['vitkd'] == [0, 1] and plan['vitkd-deep-only'] == [0]
+    assert run_arms.mode_plan('quick') == quick.plan
+
+
+def test_plan_jobs_pass_each_arm_its_teacher_and_options(monkeypatch):
+    """A run's overrides: epochs, data root, the checkpoint of the arm's
+    teacher (none for the student), then the arm's own options."""
+    spec = arms.Arm('vit-d48_vitkd_fashion-mnist.py', 'x',
+                    ('model.teacher_precision=bf16', ))
+    teachers = dict(teacher=dict(checkpoint='t.pth'))
+    plan = {'student': [0], 'vitkd': [1]}
+    monkeypatch.setitem(arms.ARMS, 'vitkd', spec)
+    jobs = run_arms.plan_jobs(plan, 'root/full_3e', 3, teachers,
+                              ['train_dataloader.dataset.data_root=d'])
+    common = ['train_cfg.max_epochs=3', 'train_dataloader.dataset.data_root=d']
+    assert jobs == [
+        ('student', '[1/2] student seed 0',
+         osp.join(arms.CONFIG_DIR, 'vit-d48_fashion-mnist.py'),
+         osp.join('root/full_3e', 'student', 'seed0'), 0, common),
+        ('vitkd', '[2/2] vitkd seed 1',
+         osp.join(arms.CONFIG_DIR, 'vit-d48_vitkd_fashion-mnist.py'),
+         osp.join('root/full_3e', 'vitkd', 'seed1'), 1,
+         [*common, 'model.teacher_ckpt=t.pth',
+          'model.teacher_precision=bf16']),
+    ]
 
 
 def test_run_plan_on_cpu(monkeypatch):
@@ -228,16 +261,16 @@ def test_run_plan_on_cpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     monkeypatch.setattr(os, 'cpu_count', lambda: 4)
     monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
-    jobs, env = repro.run_plan(None, 17)
+    jobs, env = runs.run_plan(None, 17)
     assert (jobs, env['OMP_NUM_THREADS']) == (4, '1')
-    jobs, env = repro.run_plan(None, 2)  # --demo: two runs, two cores each
+    jobs, env = runs.run_plan(None, 2)  # --demo: two runs, two cores each
     assert (jobs, env['OMP_NUM_THREADS']) == (2, '2')
-    jobs, env = repro.run_plan(8, 17)  # more jobs than cores
+    jobs, env = runs.run_plan(8, 17)  # more jobs than cores
     assert (jobs, env['OMP_NUM_THREADS']) == (8, '1')
     monkeypatch.setenv('OMP_NUM_THREADS', '3')
-    jobs, env = repro.run_plan(1, 17)
+    jobs, env = runs.run_plan(1, 17)
     assert (jobs, env['OMP_NUM_THREADS']) == (1, '3')
-    assert 'OMP_NUM_THREADS=3' in repro.device_name(env)
+    assert 'OMP_NUM_THREADS=3' in runs.device_name(env)
     assert os.environ['OMP_NUM_THREADS'] == '3'  # this process: unchanged
 
 
@@ -251,21 +284,70 @@ def test_read_scalars_and_summary(tmp_path):
         {'accuracy/top1': 75.5, 'time': 0.1, 'step': 2},
     ]
     (vis / 'scalars.json').write_text('\n'.join(map(json.dumps, records)))
-    curve, sec_per_iter = repro.read_scalars(str(tmp_path))
+    curve, sec_per_iter = runs.read_scalars(str(tmp_path))
     assert curve == [[1, 70.0], [2, 75.5]]
     assert sec_per_iter == pytest.approx(0.4)
 
-    runs = dict(
+    finished = dict(
         student=[dict(seed=s, top1=a, sec_per_iter=0.1)
                  for s, a in enumerate((80.0, 82.0, 84.0))],
         vitkd=[dict(seed=s, top1=a, sec_per_iter=0.2)
                for s, a in enumerate((85.0, 85.0, 85.0))])
-    summary = repro.summarize(runs)
+    summary = report.summarize(finished)
     assert summary['student']['mean'] == pytest.approx(82.0)
     assert summary['student']['std'] == pytest.approx(2.0)  # sample std
     assert summary['vitkd']['std'] == 0.0
-    lines = repro.claim_lines(summary)
+    lines = report.claim_lines(summary)
     assert lines == [
         '- ViTKD beats the student alone: holds (vitkd 85.00 vs student '
         '82.00, +3.00 points; |difference| > seed std (2.00))'
     ]
+
+
+COMMITTED = osp.join(REPO_ROOT, 'docs', 'fashion_mnist_results')
+
+
+def write_kit_dir(mode_dir, data):
+    """A mode work dir as run_arms.py leaves it, from a results JSON."""
+    plan = {arm: [run['seed'] for run in runs_]
+            for arm, runs_ in data['runs'].items()}
+    record = {k: v for k, v in data.items() if k not in ('summary', 'runs')}
+    os.makedirs(mode_dir)
+    with open(osp.join(mode_dir, report.KIT_FILE), 'w') as f:
+        json.dump(dict(record, plan=plan), f)
+    for arm, runs_ in data['runs'].items():
+        for run in runs_:
+            work_dir = osp.join(mode_dir, arm, f'seed{run["seed"]}')
+            os.makedirs(work_dir)
+            with open(osp.join(work_dir, runs.RESULT_FILE), 'w') as f:
+                json.dump(run, f)
+
+
+def test_report_rebuilds_the_committed_table(tmp_path):
+    """The committed full-mode table comes back byte for byte, from the
+    committed JSON and from the work dirs the runs left, without training;
+    a run that has not finished is named."""
+    with open(COMMITTED + '.md') as f:
+        committed = f.read()
+    out = str(tmp_path / 'from_json')
+    report.main([COMMITTED + '.json', '--out-dir', out])
+    with open(osp.join(out, 'fashion_mnist_results.md')) as f:
+        assert f.read() == committed
+
+    with open(COMMITTED + '.json') as f:
+        data = json.load(f)
+    data['teachers'] = dict(teacher=data.pop('teacher'))
+    mode_dir = str(tmp_path / 'work_dirs' / 'full_15e')
+    write_kit_dir(mode_dir, data)
+    out = str(tmp_path / 'from_work_dirs')
+    report.main([mode_dir, '--out-dir', out])
+    with open(osp.join(out, 'fashion_mnist_results.md')) as f:
+        assert f.read() == committed
+    with open(osp.join(out, 'fashion_mnist_results.json')) as f:
+        rebuilt = json.load(f)
+    assert rebuilt['runs'] == data['runs']
+    assert rebuilt['summary'] == data['summary']
+
+    os.remove(osp.join(mode_dir, 'nkd', 'seed2', runs.RESULT_FILE))
+    with pytest.raises(FileNotFoundError, match='nkd seed 2 has not'):
+        report.load_kit(mode_dir)

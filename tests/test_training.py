@@ -112,7 +112,7 @@ def test_exported_student_loads_strictly(trained, tmp_path):
     from mmengine.registry import DefaultScope
     src = osp.join(trained['work_dir'], 'epoch_2.pth')
     dst = str(tmp_path / 'student.pth')
-    run([PYTHON, 'tools/convert_to_student.py', src, dst])
+    run([PYTHON, 'tools/model_converters/convert_to_student.py', src, dst])
     student = torch.load(dst)
     assert set(student) == {'meta', 'state_dict'}
     keys = list(student['state_dict'])
@@ -138,8 +138,10 @@ def test_convert_rejects_a_plain_checkpoint(tmp_path):
     src = str(tmp_path / 'plain.pth')
     torch.save(dict(state_dict={'backbone.w': torch.zeros(1)}), src)
     result = subprocess.run(
-        [PYTHON, 'tools/convert_to_student.py', src,
-         str(tmp_path / 'out.pth')],
+        [
+            PYTHON, 'tools/model_converters/convert_to_student.py', src,
+            str(tmp_path / 'out.pth')
+        ],
         cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode != 0
     assert "No key starts with 'architecture.'" in result.stderr

@@ -14,7 +14,7 @@
 #             detection tests need mmdet, and --data.
 #   --data    also install Debian's dataset-fashion-mnist and
 #             labelme-examples, where root and apt-get are at hand (the
-#             README's main job reads the first, tools/prepare_fashion_mnist.py
+#             README's main job reads the first, tools/dataset_converters/prepare_fashion_mnist.py
 #             can download it instead; tests use both when present).
 #
 # Other machines: any torch/mmcv pair OpenMMLab supports works, installed
@@ -70,7 +70,7 @@ if [ "$DATA" = 1 ]; then
       echo "install.sh: apt-get could not install $packages" >&2
   elif [ ! -d /usr/share/datasets/fashion-mnist ]; then
     echo "install.sh: no root/apt-get for $packages:" \
-      "tools/prepare_fashion_mnist.py --download fetches Fashion-MNIST" >&2
+      "tools/dataset_converters/prepare_fashion_mnist.py --download fetches Fashion-MNIST" >&2
   fi
 fi
 "$PYTHON" -c "import vitkd_mm, mmpretrain; print('vitkd_mm', \

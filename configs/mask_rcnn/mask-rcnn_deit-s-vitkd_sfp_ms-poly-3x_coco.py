@@ -1,5 +1,5 @@
 # The backbone starts from the ViTKD-distilled DeiT-S student, exported with
-# tools/convert_to_student.py (see docs/detection.md).
+# tools/model_converters/convert_to_student.py (see docs/detection.md).
 _base_ = './mask-rcnn_deit-s_sfp_ms-poly-3x_coco.py'
 
 custom_imports = dict(imports=['vitkd_mm'], allow_failed_imports=False)

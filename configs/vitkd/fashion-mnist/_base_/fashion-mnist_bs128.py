@@ -1,5 +1,5 @@
 # Fashion-MNIST (28 x 28 grayscale, 10 classes), prepared by
-# tools/prepare_fashion_mnist.py into data/fashion_mnist.
+# tools/dataset_converters/prepare_fashion_mnist.py into data/fashion_mnist.
 dataset_type = 'FashionMNIST'
 data_root = 'data/fashion_mnist'
 # Mean / std of the Fashion-MNIST training images (0-255 scale).

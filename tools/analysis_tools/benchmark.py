@@ -6,7 +6,8 @@ with the batch augments, forward, backward, optimizer step: exactly
 wrapper) and measures the peak memory of:
 
 - (a) ``student``: the student ``ImageClassifier`` alone;
-- (b) ``floor``: the full teacher forward (tensor mode, eval, ``no_grad``)
+- (b) ``floor``: ``SingleTeacherDistill`` with a distiller that records
+  nothing: the full teacher forward (tensor mode, eval, ``no_grad``)
   followed by the student's own training step. Every distiller pays at
   least this;
 - (c) ``vitkd`` and ``vitkd_nkd``: ``SingleTeacherDistill`` built from
@@ -18,7 +19,9 @@ wrapper) and measures the peak memory of:
   generator's share.
 
 It prints the median time per step and the peak memory of each arm, then
-the ratios (c)/(b), (c)/(a) and the split of (c)/(b) by (c'). (c) can
+the ratios (c)/(b), (c)/(a) and the split of (c)/(b) by (c'); ``--json FILE``
+writes the same figures (and every step's time) as data, and :func:`main`
+returns them. (c) can
 come out below (b): the distiller runs the teacher only as far as its
 losses need (no head for ViTKD alone).
 
@@ -35,10 +38,10 @@ configs) and ``tiny`` (the same configs with small ViTs on 32 px inputs, for
 quick runs).
 
 Examples:
-    python tools/benchmark.py --pair deit-t_deit3-s --device cpu \
-        --threads 1 --batch-size 8 --steps 5 --warmup 2
-    python tools/benchmark.py --pair deit-t_deit3-s --device cuda --amp \
-        --batch-size 128
+    python tools/analysis_tools/benchmark.py --pair deit-t_deit3-s \
+        --device cpu --threads 1 --batch-size 8 --steps 5 --warmup 2
+    python tools/analysis_tools/benchmark.py --pair deit-t_deit3-s \
+        --device cuda --amp --batch-size 128 --json bench.json
 """
 import argparse
 import json
@@ -47,12 +50,14 @@ import os.path as osp
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from statistics import median
+from typing import Optional
 
 import torch
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = dict(
     vitkd=osp.join(REPO_ROOT, 'configs', 'vitkd', 'deit-t_vitkd.py'),
     vitkd_nkd=osp.join(REPO_ROOT, 'configs', 'vitkd', 'deit-t_vitkd-nkd.py'))
@@ -63,7 +68,6 @@ ARMS = dict(
     vitkd_nkd='(c) ViTKD+NKD',
     no_generator="(c') ViTKD+NKD, no gen.")
 DISTILL_ARMS = ('vitkd', 'vitkd_nkd')
-RESULT_TAG = 'BENCH_RESULT '
 
 # The tiny pair: the shipped configs with these backbones and inputs.
 TINY = dict(
@@ -109,7 +113,13 @@ def parse_args(argv=None):
         default=1,
         help='run the four arms this many times in turn and pool the steps '
         '(evens out load drift on a shared machine)')
+    parser.add_argument(
+        '--json',
+        metavar='FILE',
+        help='also write the figures, ratios and raw step times as JSON')
+    # Internal: run one arm in this process and write its figures to FILE.
     parser.add_argument('--worker', choices=list(ARMS), help=argparse.SUPPRESS)
+    parser.add_argument('--worker-out', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.amp and not args.device.startswith('cuda'):
         parser.error('--amp needs a CUDA device (mmengine AmpOptimWrapper).')
@@ -166,30 +176,17 @@ def load_config(pair: str, arm: str):
 # ---------------------------------------------------------------- models
 
 
-def build_floor(student, teacher):
-    """(b): the teacher's full forward under no_grad, then the student's
-    own training step: the least any distiller pays."""
-    from mmengine.model import BaseModel
-
-    class TeacherForwardFloor(BaseModel):
-
-        def __init__(self):
-            super().__init__()
-            self.student = student
-            self.teacher = teacher.requires_grad_(False)
-            self.data_preprocessor = student.data_preprocessor
-
-        def train(self, mode=True):
-            super().train(mode)
-            self.teacher.train(False)
-            return self
-
-        def forward(self, inputs, data_samples=None, mode='tensor'):
-            with torch.no_grad():
-                self.teacher(inputs, data_samples, mode='tensor')
-            return self.student(inputs, data_samples, mode=mode)
-
-    return TeacherForwardFloor()
+def build_floor(cfg):
+    """(b): ``SingleTeacherDistill`` with a distiller that records nothing
+    and has no loss: the teacher's full forward under no_grad, then the
+    student's own training step; the least any distiller pays."""
+    from mmpretrain.registry import MODELS
+    return MODELS.build(
+        dict(
+            type='vitkd_mm.SingleTeacherDistill',
+            architecture=student_config(cfg),
+            teacher=cfg.model.teacher,
+            distiller=dict(type='ConfigurableDistiller')))
 
 
 class PassThroughGenerator(torch.nn.Module):
@@ -226,8 +223,7 @@ def build_arm(cfg, arm: str):
     if arm == 'student':
         return MODELS.build(student_config(cfg))
     if arm == 'floor':
-        return build_floor(
-            MODELS.build(student_config(cfg)), MODELS.build(cfg.model.teacher))
+        return build_floor(cfg)
     model = MODELS.build(cfg.model)
     if arm == 'no_generator' and remove_generators(model) == 0:
         raise RuntimeError('no GenerationConnector in the ViTKD+NKD config')
@@ -358,6 +354,8 @@ def run_worker(args) -> dict:
 
 
 def run_arm_subprocess(args, arm: str) -> dict:
+    """Run one arm in a fresh process; its figures, as :func:`run_worker`
+    returns them (the worker writes them to a JSON file)."""
     options = dict(
         pair=args.pair,
         batch_size=args.batch_size,
@@ -366,20 +364,25 @@ def run_arm_subprocess(args, arm: str) -> dict:
         device=args.device,
         amp=args.amp,
         threads=args.threads)
-    command = [sys.executable, osp.abspath(__file__), '--worker', arm]
-    for key, value in options.items():
-        if value is not None:
-            command += ['--' + key.replace('_', '-'), str(value)]
     env = dict(os.environ, PYTHONWARNINGS='ignore')
     if args.threads:
         env.update(
             OMP_NUM_THREADS=str(args.threads),
             MKL_NUM_THREADS=str(args.threads))
-    proc = subprocess.run(
-        command, capture_output=True, text=True, env=env, cwd=REPO_ROOT)
-    for line in proc.stdout.splitlines():
-        if line.startswith(RESULT_TAG):
-            return json.loads(line[len(RESULT_TAG):])
+    with tempfile.TemporaryDirectory() as tmp:
+        out = osp.join(tmp, f'{arm}.json')
+        command = [
+            sys.executable,
+            osp.abspath(__file__), '--worker', arm, '--worker-out', out
+        ]
+        for key, value in options.items():
+            if value is not None:
+                command += ['--' + key.replace('_', '-'), str(value)]
+        proc = subprocess.run(
+            command, capture_output=True, text=True, env=env, cwd=REPO_ROOT)
+        if proc.returncode == 0 and osp.isfile(out):
+            with open(out) as f:
+                return json.load(f)
     raise RuntimeError(f'arm {arm!r} failed (exit code {proc.returncode}):'
                        f'\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}')
 
@@ -407,80 +410,156 @@ def summarize(runs: list) -> dict:
         cpu_time=median(cpu_times),
         peak=max(r['peak_mib'] for r in runs),
         step=max(r['step_mib'] for r in runs),
-        augments=runs[0]['augments'])
+        augments=runs[0]['augments'],
+        times_ms=times,
+        cpu_times_ms=cpu_times)
 
 
-def ratio(value: float, reference: float) -> str:
-    return f'{value / reference:.3f}' if reference > 0 else 'n/a'
+def ratio(value: float, reference: float) -> Optional[float]:
+    """``value / reference``, None where the reference is not positive."""
+    return value / reference if reference > 0 else None
 
 
-def format_report(args, results: dict) -> str:
-    """The table of figures per arm and of the ratios (c)/(b), (c)/(a)."""
+def analyse(args, results: dict) -> dict:
+    """The benchmark's figures as data.
+
+    Args:
+        args (Namespace): The parsed arguments.
+        results (dict): ``{arm: [worker figures per round]}``.
+
+    Returns:
+        dict: The setting (pair, device, precision, batch, steps, ...);
+        ``arms``: per arm its label and pooled figures (``time``,
+        ``min_time``, ``cpu_time`` in ms, ``peak``, ``step`` in MiB,
+        ``augments``, the step times); ``ratios``: ``{arm: {'floor' |
+        'student': {metric: ratio}}}`` for the (c) arms; ``split``: per time
+        metric, ViTKD+NKD's ``(c' - b)/b`` (``rest``) and ``(c - c')/b``
+        (``generator``).
+    """
     cuda = args.device.startswith('cuda')
     threads = args.threads or torch.get_num_threads()
     if cuda:
         precision = f'AMP {args.amp}' if args.amp else 'fp32'
+    else:
+        precision = f'fp32, {threads} thread(s)'
+    arms = {
+        arm: dict(label=ARMS[arm], **summarize(runs))
+        for arm, runs in results.items()
+    }
+    metrics = ['time', 'peak', 'step'] if cuda else [
+        'time', 'cpu_time', 'peak', 'step'
+    ]
+    ratios = {
+        arm: {
+            ref: {
+                key: ratio(arms[arm][key], arms[ref][key])
+                for key in metrics
+            }
+            for ref in ('floor', 'student')
+        }
+        for arm in DISTILL_ARMS
+    }
+    split = {}
+    for key in metrics[:-2]:  # the time metrics
+        floor, full, rest = (arms[arm][key]
+                             for arm in ('floor', 'vitkd_nkd', 'no_generator'))
+        split[key] = dict(
+            rest=(rest - floor) / floor, generator=(full - rest) / floor)
+    return dict(
+        pair=args.pair,
+        device=args.device,
+        device_name=device_name(args),
+        precision=precision,
+        torch=torch.__version__,
+        batch_size=args.batch_size,
+        warmup=args.warmup,
+        steps=args.steps,
+        rounds=args.rounds,
+        arms=arms,
+        ratios=ratios,
+        split=split)
+
+
+METRIC_LABELS = {
+    'time': 'ms/step',
+    'cpu_time': 'cpu ms',
+    'peak': 'peak memory',
+    'step': 'step memory'
+}
+
+
+def format_ratio(value: Optional[float]) -> str:
+    return 'n/a' if value is None else f'{value:.3f}'
+
+
+def format_report(report: dict) -> str:
+    """The table of figures per arm and of the ratios (c)/(b), (c)/(a)."""
+    cuda = report['device'].startswith('cuda')
+    if cuda:
         memory = ('peak = torch.cuda.max_memory_allocated, step = peak - '
                   'allocated before the first step')
     else:
-        precision = f'fp32, {threads} thread(s)'
         memory = ('peak = process peak RSS (VmHWM), step = peak - RSS '
                   'before the first step')
     lines = [
-        f'pair {args.pair} | {args.device}: {device_name(args)} | '
-        f'{precision} | torch {torch.__version__}',
-        f'batch {args.batch_size} | {args.warmup} warm-up + {args.steps} '
-        f'timed steps x {args.rounds} round(s) | ms/step: median (min) of '
-        'wall time' + ('' if cuda else '; cpu ms: median process CPU time'),
+        f'pair {report["pair"]} | {report["device"]}: '
+        f'{report["device_name"]} | {report["precision"]} | '
+        f'torch {report["torch"]}',
+        f'batch {report["batch_size"]} | {report["warmup"]} warm-up + '
+        f'{report["steps"]} timed steps x {report["rounds"]} round(s) | '
+        'ms/step: median (min) of wall time' +
+        ('' if cuda else '; cpu ms: median process CPU time'),
         f'memory in MiB: {memory}', ''
     ]
-    stats = {arm: summarize(runs) for arm, runs in results.items()}
     header = (f'{"arm":<27}{"ms/step":>9}{"(min)":>9}' +
               ('' if cuda else f'{"cpu ms":>9}') +
               f'{"peak":>8}{"step":>8}  batch augments')
     lines += [header, '-' * len(header)]
-    for arm, label in ARMS.items():
-        s = stats[arm]
-        lines.append(f'{label:<27}{s["time"]:>9.1f}{s["min_time"]:>9.1f}' +
+    for s in report['arms'].values():
+        lines.append(f'{s["label"]:<27}{s["time"]:>9.1f}'
+                     f'{s["min_time"]:>9.1f}' +
                      ('' if cuda else f'{s["cpu_time"]:>9.1f}') +
                      f'{s["peak"]:>8.0f}{s["step"]:>8.0f}  {s["augments"]}')
-    metrics = dict(time='ms/step')
-    if not cuda:
-        metrics['cpu_time'] = 'cpu ms'
-    metrics.update(peak='peak memory', step='step memory')
     header = f'{"ratio":<27}' + ''.join(f'{ARMS[arm][4:] + " " + ref:>16}'
                                         for arm in DISTILL_ARMS
                                         for ref in ('c/b', 'c/a'))
     lines += ['', header, '-' * len(header)]
-    for key, label in metrics.items():
-        lines.append(f'{label:<27}' +
-                     ''.join(f'{ratio(stats[arm][key], stats[ref][key]):>16}'
-                             for arm in DISTILL_ARMS
-                             for ref in ('floor', 'student')))
+    ratios = report['ratios']
+    for key in ratios[DISTILL_ARMS[0]]['floor']:
+        lines.append(f'{METRIC_LABELS[key]:<27}' + ''.join(
+            f'{format_ratio(ratios[arm][ref][key]):>16}'
+            for arm in DISTILL_ARMS for ref in ('floor', 'student')))
     lines += [
         '', "split of ViTKD+NKD's (c)/(b) = 1 + (c' - b)/b + (c - c')/b:"
     ]
-    for key, label in metrics.items():
-        if key not in ('time', 'cpu_time'):
-            continue
-        floor, full, rest = (stats[arm][key]
-                             for arm in ('floor', 'vitkd_nkd', 'no_generator'))
-        lines.append(f'{label:<27}  rest of the distiller '
-                     f'{(rest - floor) / floor:+.3f}, generator '
-                     f'{(full - rest) / floor:+.3f}')
+    for key, split in report['split'].items():
+        lines.append(f'{METRIC_LABELS[key]:<27}  rest of the distiller '
+                     f'{split["rest"]:+.3f}, generator '
+                     f'{split["generator"]:+.3f}')
     return '\n'.join(lines)
 
 
-def main(argv=None):
+def main(argv=None) -> Optional[dict]:
+    """Run the benchmark; return its figures (see :func:`analyse`).
+
+    In worker mode (internal), run one arm and write its figures to the
+    ``--worker-out`` file instead.
+    """
     args = parse_args(argv)
     if args.worker:
-        print(RESULT_TAG + json.dumps(run_worker(args)), flush=True)
-        return
+        with open(args.worker_out, 'w') as f:
+            json.dump(run_worker(args), f)
+        return None
     results = {arm: [] for arm in ARMS}
     for _ in range(args.rounds):
         for arm in ARMS:
             results[arm].append(run_arm_subprocess(args, arm))
-    print(format_report(args, results))
+    report = analyse(args, results)
+    print(format_report(report))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(report, f, indent=1)
+    return report
 
 
 if __name__ == '__main__':

@@ -15,9 +15,12 @@ standard download address mmpretrain itself knows. Every file is checked
 (IDX magic number, shape, label range) before it is put in place.
 
 Examples:
-    python tools/prepare_fashion_mnist.py                  # Debian package
-    python tools/prepare_fashion_mnist.py --src ~/fmnist   # any *.gz folder
-    python tools/prepare_fashion_mnist.py --download       # other machines
+    # Debian package
+    python tools/dataset_converters/prepare_fashion_mnist.py
+    # any folder with the *.gz files
+    python tools/dataset_converters/prepare_fashion_mnist.py --src ~/fmnist
+    # other machines
+    python tools/dataset_converters/prepare_fashion_mnist.py --download
 """
 import argparse
 import gzip
@@ -159,7 +162,7 @@ def prepare(src_dir, out_dir, shapes=SHAPES, force=False):
             raise FileNotFoundError(
                 f'{name}(.gz) not found in {src_dir}. On Debian/Ubuntu '
                 '`apt install dataset-fashion-mnist`; else point --src '
-                '(reproduce_fashion_mnist.py: --data-src) at a folder with '
+                '(tools/fashion_mnist/run_arms.py: --data-src) at a folder with '
                 'the files, or pass --download.')
         opener = gzip.open if src.endswith('.gz') else open
         tmp = dst + '.tmp'

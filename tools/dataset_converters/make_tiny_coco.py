@@ -2,9 +2,11 @@
 
 Usage:
     # synthetic: non-square images with coloured polygons
-    python tools/make_tiny_coco.py data/tiny_coco --num-train 4 --num-val 2
+    python tools/dataset_converters/make_tiny_coco.py data/tiny_coco \
+        --num-train 4 --num-val 2
     # Debian's labelme example (apt-get install labelme-examples)
-    python tools/make_tiny_coco.py data/labelme_coco --labelme
+    python tools/dataset_converters/make_tiny_coco.py data/labelme_coco \
+        --labelme
 
 Either way ``OUT`` gets ``train2017/``, ``val2017/`` and
 ``annotations/instances_{train,val}2017.json`` with polygon masks, boxes and

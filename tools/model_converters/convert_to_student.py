@@ -1,7 +1,8 @@
 """Export the student of a distillation checkpoint as a plain checkpoint.
 
 Usage:
-    python tools/convert_to_student.py work_dirs/deit-t_vitkd/epoch_300.pth \
+    python tools/model_converters/convert_to_student.py \
+        work_dirs/deit-t_vitkd/epoch_300.pth \
         checkpoints/deit-t_vitkd_student.pth
 
 The output holds only the student's weights (no teacher, no distiller, no

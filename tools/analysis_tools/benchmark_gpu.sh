@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Distillation overhead on one CUDA GPU (H100/H200): tools/benchmark.py for
-# both pairs with AMP (bf16), printing everything. About 3-5 minutes.
+# Distillation overhead on one CUDA GPU (H100/H200):
+# tools/analysis_tools/benchmark.py for both pairs with AMP (bf16), printing everything. About 3-5 minutes.
 #
-#   bash tools/benchmark_gpu.sh [WHEEL_DIR]
+#   bash tools/analysis_tools/benchmark_gpu.sh [WHEEL_DIR]
 #
 # Needs torch with CUDA. If mmpretrain is not importable, the wheels in
 # WHEEL_DIR (default: .whl) are installed with pip --no-index into
@@ -13,7 +13,7 @@
 # from this checkout. If $OUT is set, the output is also written to
 # $OUT/benchmark_gpu.log.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 PYTHON=${PYTHON:-python3}
 WHEELS=${1:-.whl}
 
@@ -37,7 +37,7 @@ print("torch", torch.__version__, "| mmcv", mmcv.__version__,
       mmpretrain.__version__, "| vitkd_mm", vitkd_mm.__version__)'
 
 set -x
-"$PYTHON" tools/benchmark.py --pair deit-t_deit3-s --device cuda \
+"$PYTHON" tools/analysis_tools/benchmark.py --pair deit-t_deit3-s --device cuda \
     --amp bf16 --batch-size 128 --warmup 5 --steps 30
-"$PYTHON" tools/benchmark.py --pair tiny --device cuda --amp bf16 \
+"$PYTHON" tools/analysis_tools/benchmark.py --pair tiny --device cuda --amp bf16 \
     --batch-size 1024 --warmup 5 --steps 30

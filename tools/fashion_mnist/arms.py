@@ -1,0 +1,124 @@
+"""What the Fashion-MNIST kit trains: teachers, arms, modes, claims.
+
+To add an arm, add an :class:`Arm` to :data:`ARMS` (its config, what it
+distils, optional ``--cfg-options`` and the teacher it reads) and name it in
+the plan of a mode in :data:`MODES` (or a new mode). To add a teacher, add a
+:class:`Teacher` to :data:`TEACHERS`.
+"""
+import os.path as osp
+from typing import Dict, List, NamedTuple, Optional, Tuple
+
+CONFIG_DIR = osp.join('configs', 'vitkd', 'fashion-mnist')
+
+
+class Teacher(NamedTuple):
+    """A teacher: its config and the checkpoint shipped with the project.
+
+    The kit uses the shipped checkpoint when it exists, else trains the
+    config once in ``WORK_DIR/<name>_<epochs>e`` and reuses it.
+    """
+    config: str
+    shipped: str
+
+
+class Arm(NamedTuple):
+    """One arm: a config, trained for every seed of a mode.
+
+    Args:
+        config (str): Config file name in :data:`CONFIG_DIR`.
+        description (str): What is distilled, for the table.
+        cfg_options (tuple[str]): Further ``key=value`` overrides.
+        teacher (str, optional): Key in :data:`TEACHERS`, passed as
+            ``model.teacher_ckpt``; None for a model without a teacher.
+    """
+    config: str
+    description: str
+    cfg_options: Tuple[str, ...] = ()
+    teacher: Optional[str] = 'teacher'
+
+
+class Mode(NamedTuple):
+    """Epochs of every run and ``{arm: seeds}``, in table order."""
+    epochs: int
+    plan: Dict[str, List[int]]
+
+
+#: name -> teacher.
+TEACHERS = {
+    'teacher':
+    Teacher(
+        config='vit-d96_teacher_fashion-mnist.py',
+        shipped=osp.join('checkpoints', 'fashion_mnist',
+                         'vit-d96_teacher_fashion-mnist.pth')),
+}
+
+#: name -> arm. Order = order in tables and plots.
+ARMS = {
+    'student':
+    Arm('vit-d48_fashion-mnist.py', 'none (student alone)', teacher=None),
+    'nkd':
+    Arm('vit-d48_nkd_fashion-mnist.py', 'NKD on logits'),
+    'vitkd':
+    Arm('vit-d48_vitkd_fashion-mnist.py',
+        'mimic blocks 0, 1 + generate deep (conv)'),
+    'vitkd-nkd':
+    Arm('vit-d48_vitkd-nkd_fashion-mnist.py', 'ViTKD + NKD'),
+    'vitkd-deep-mimic':
+    Arm('vit-d48_vitkd-deep-mimic_fashion-mnist.py',
+        'mimic blocks 0, 1 + mimic deep'),
+    'vitkd-shallow-only':
+    Arm('vit-d48_vitkd-shallow-only_fashion-mnist.py',
+        'mimic blocks 0, 1 only'),
+    'vitkd-deep-only':
+    Arm('vit-d48_vitkd-deep-only_fashion-mnist.py',
+        'generate deep (conv) only'),
+    'vitkd-gen-self-attn':
+    Arm('vit-d48_vitkd-gen-self-attn_fashion-mnist.py',
+        'ViTKD, self-attention generator'),
+    'vitkd-gen-cross-attn':
+    Arm('vit-d48_vitkd-gen-cross-attn_fashion-mnist.py',
+        'ViTKD, cross-attention generator'),
+}
+#: The arms ``--seeds`` applies to (and drawn bold in the curves).
+MAIN_ARMS = ['student', 'nkd', 'vitkd', 'vitkd-nkd']
+ABLATION_ARMS = [
+    'vitkd-deep-mimic', 'vitkd-shallow-only', 'vitkd-deep-only',
+    'vitkd-gen-self-attn', 'vitkd-gen-cross-attn'
+]
+
+#: name -> mode. ``demo`` prints its comparison; the others write a report.
+MODES = {
+    'demo':
+    Mode(5, {
+        'student': [0],
+        'vitkd-nkd': [0]
+    }),
+    'quick':
+    Mode(10, {arm: [0]
+              for arm in MAIN_ARMS}),
+    'full':
+    Mode(15, {
+        **{arm: [0, 1, 2]
+           for arm in MAIN_ARMS},
+        **{arm: [0]
+           for arm in ABLATION_ARMS}
+    }),
+}
+
+#: The paper's claims the kit can check: (description, better, worse).
+CLAIMS = [
+    ('ViTKD beats the student alone', 'vitkd', 'student'),
+    ('NKD beats the student alone', 'nkd', 'student'),
+    ('ViTKD+NKD beats ViTKD (complementary)', 'vitkd-nkd', 'vitkd'),
+    ('ViTKD+NKD beats NKD (complementary)', 'vitkd-nkd', 'nkd'),
+    ('deep: generating beats mimicking', 'vitkd', 'vitkd-deep-mimic'),
+    ('shallow mimic adds to deep generation', 'vitkd', 'vitkd-deep-only'),
+    ('deep generation adds to shallow mimic', 'vitkd', 'vitkd-shallow-only'),
+    ('conv generator beats self-attention', 'vitkd', 'vitkd-gen-self-attn'),
+    ('conv generator beats cross-attention', 'vitkd', 'vitkd-gen-cross-attn'),
+]
+
+
+def config_path(name: str) -> str:
+    """The repo-relative path of a kit config."""
+    return osp.join(CONFIG_DIR, name)

@@ -1,0 +1,316 @@
+"""Tables, JSON and plots of the Fashion-MNIST kit, from finished runs.
+
+Reads what :mod:`fashion_mnist.run_arms` left: the mode's ``kit.json``
+(mode, epochs, command, commit, teachers, ``{arm: seeds}``) and each run's
+``result.json``, or a results JSON this script wrote before; writes
+``OUT_DIR/NAME.md`` (mean +- std per arm, the paper's claims checked),
+``NAME.json`` (raw results with seeds and commands) and two PNGs (accuracy
+per arm, validation accuracy over epochs). Nothing is trained.
+
+Examples:
+    python tools/fashion_mnist/report.py work_dirs/fashion_mnist/full_15e
+    python tools/fashion_mnist/report.py docs/fashion_mnist_results.json \
+        --out-dir /tmp/report
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+if __name__ == '__main__':  # run as a script: put tools/ on the path
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from fashion_mnist.arms import ARMS, CLAIMS, MAIN_ARMS  # noqa: E402
+
+KIT_FILE = 'kit.json'
+
+
+def fmt(top1):
+    """A top-1 accuracy for text, which may be unknown."""
+    return 'unknown' if top1 is None else f'{top1:.2f} %'
+
+
+def mean_std(values):
+    """Mean and sample standard deviation (0 for a single value)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    var = sum((v - mean)**2 for v in values) / (len(values) - 1)
+    return mean, var**0.5
+
+
+def summarize(results):
+    """Per arm: mean and std of the final top-1 over seeds."""
+    summary = {}
+    for arm, runs in results.items():
+        accs = [run['top1'] for run in runs]
+        mean, std = mean_std(accs)
+        times = [run['sec_per_iter'] for run in runs if run['sec_per_iter']]
+        cpu = [run['cpu_s'] for run in runs if run.get('cpu_s')]
+        summary[arm] = dict(
+            mean=mean,
+            std=std,
+            n=len(accs),
+            seeds=[run['seed'] for run in runs],
+            top1=accs,
+            sec_per_iter=sum(times) / len(times) if times else None,
+            cpu_s=sum(cpu) / len(cpu) if cpu else None)
+    return summary
+
+
+def claim_lines(summary):
+    """Check the paper's claims this run can test, one line each."""
+    lines = []
+    for text, better, worse in CLAIMS:
+        if better not in summary or worse not in summary:
+            continue
+        b, w = summary[better], summary[worse]
+        delta = b['mean'] - w['mean']
+        verdict = 'holds' if delta > 0 else 'does NOT hold'
+        # The spread over seeds of the arms that have several seeds.
+        stds = [arm['std'] for arm in (b, w) if arm['n'] > 1]
+        if not stds:
+            note = 'single seed: no noise estimate'
+        elif abs(delta) > max(stds):
+            note = f'|difference| > seed std ({max(stds):.2f})'
+        else:
+            note = f'within seed noise (std {max(stds):.2f})'
+        lines.append(f'- {text}: {verdict} ({better} {b["mean"]:.2f} vs '
+                     f'{worse} {w["mean"]:.2f}, {delta:+.2f} points; {note})')
+    return lines
+
+
+def run_cost(runs):
+    """Wall and CPU minutes summed over runs, as recorded when they ran."""
+    wall = sum(run.get('wall_s') or 0 for run in runs) / 60
+    cpu = sum(run.get('cpu_s') or 0 for run in runs) / 60
+    return f'{wall:.1f} min wall, {cpu:.1f} CPU-min'
+
+
+def teacher_line(name, teacher):
+    """One line on a teacher: checkpoint, top-1, how it was trained."""
+    label = 'Teacher' if name == 'teacher' else f'Teacher `{name}`'
+    line = (f'{label}: `{teacher["checkpoint"]}`, top-1 '
+            f'{fmt(teacher["top1"])}')
+    if 'command' in teacher:
+        line += (f', trained once by `{teacher["command"]}` on '
+                 f'{teacher.get("device", "?")} ({run_cost([teacher])})')
+    return line + '.'
+
+
+def markdown(name, record, summary, results):
+    """The report's markdown: setup, table, claims."""
+    student = summary.get('student')
+    rows = []
+    for arm, s in summary.items():
+        delta = (f'{s["mean"] - student["mean"]:+.2f}'
+                 if student and arm != 'student' else '')
+        std = f' ± {s["std"]:.2f}' if s['n'] > 1 else ''
+        step = f'{s["sec_per_iter"]:.3f}' if s['sec_per_iter'] else ''
+        cpu = f'{s["cpu_s"]:.0f}' if s['cpu_s'] else ''
+        description = ARMS[arm].description if arm in ARMS else ''
+        rows.append(f'| {arm} | {description} | {s["mean"]:.2f}{std} | '
+                    f'{s["n"]} ({", ".join(map(str, s["seeds"]))}) | '
+                    f'{delta} | {step} | {cpu} |')
+    runs = [run for arm_runs in results.values() for run in arm_runs]
+    devices = sorted({run.get('device', '?') for run in runs})
+    teachers = [
+        line for teacher, rec in record['teachers'].items()
+        for line in (teacher_line(teacher, rec), '')
+    ]
+    lines = [
+        f'# Fashion-MNIST reproduction: {record["mode"]} mode', '',
+        f'Produced by `{record.get("command", "?")}` at commit '
+        f'`{record.get("commit", "?")}` '
+        '(see [fashion_mnist.md](fashion_mnist.md) for the setup). Student: '
+        'ViT 48-dim, 6 blocks, trained on the first 10k training images for '
+        f'{record["epochs"]} epochs; teacher: ViT 96-dim, 6 blocks, trained '
+        'on all 60k images. Top-1 on the 10k test images after the last '
+        'epoch, mean ± sample std over seeds. Commands, curves and seeds of '
+        f'every run: [{name}.json]({name}.json).', '', *teachers,
+        f'Student runs: {len(runs)} on {"; ".join(devices)}, '
+        f'{run_cost(runs)} in total.', '',
+        '| arm | distilled | top-1 (%) | seeds | Δ vs student | s/iter | '
+        'CPU s/run |', '|---|---|---|---|---|---|---|', *rows, '',
+        's/iter: mean wall time of a training iteration (batch 128) as the '
+        'Runner logged it; CPU s/run: CPU seconds of a whole run (training, '
+        'validation every epoch, data workers, start-up). Wall times depend '
+        'on what else ran on the machine; CPU seconds much less.', '',
+        '## The paper\'s claims, checked', '', *claim_lines(summary), ''
+    ]
+    return '\n'.join(lines)
+
+
+def write_plots(prefix, summary, results, teacher):
+    """Bar chart of the final accuracy per arm and validation curves.
+
+    Returns:
+        list[str]: The PNGs written (none without matplotlib).
+    """
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
+    except ImportError:
+        print('matplotlib not installed: no plots')
+        return []
+    arms = list(summary)
+    fig, ax = plt.subplots(figsize=(1.1 * len(arms) + 2, 4))
+    means = [summary[a]['mean'] for a in arms]
+    stds = [summary[a]['std'] for a in arms]
+    ax.bar(range(len(arms)), means, yerr=stds, capsize=4, color='#8fb3d9')
+    for i, arm in enumerate(arms):
+        ax.scatter([i] * summary[arm]['n'],
+                   summary[arm]['top1'],
+                   s=12,
+                   color='k',
+                   zorder=3)
+    high = max(means)
+    if teacher is not None and teacher['top1'] is not None:
+        ax.axhline(teacher['top1'], color='r', ls='--', label='teacher')
+        ax.legend(loc='lower right')
+        high = max(high, teacher['top1'])
+    low = min(min(s['top1']) for s in summary.values())
+    ax.set_ylim(low - 2, high + 1)
+    ax.set_xticks(range(len(arms)))
+    ax.set_xticklabels(arms, rotation=30, ha='right')
+    ax.set_ylabel('test top-1 (%)')
+    ax.set_title('Student accuracy per arm (bars: mean ± std, dots: seeds)')
+    fig.tight_layout()
+    bars = prefix + '_accuracy.png'
+    fig.savefig(bars, dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for arm in arms:
+        curves = [run['curve'] for run in results[arm]]
+        epochs = [e for e, _ in curves[0]]
+        mean = [
+            sum(c[i][1] for c in curves) / len(curves)
+            for i in range(len(epochs))
+        ]
+        main = arm in MAIN_ARMS
+        ax.plot(
+            epochs,
+            mean,
+            marker='.',
+            lw=2 if main else 1,
+            ls='-' if main else ':',
+            label=arm)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel('epoch')
+    ax.set_ylabel('test top-1 (%), mean over seeds')
+    ax.set_title('Validation accuracy over epochs')
+    ax.grid(alpha=.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    curves_png = prefix + '_curves.png'
+    fig.savefig(curves_png, dpi=120)
+    plt.close(fig)
+    return [bars, curves_png]
+
+
+def report_name(mode):
+    """``fashion_mnist_results`` for the full mode, else ``..._<mode>``."""
+    return 'fashion_mnist_results' + ('' if mode == 'full' else '_' + mode)
+
+
+def write_report(out_dir, record, results, name=None):
+    """Write ``NAME.md``, ``NAME.json`` and the plots of a finished mode.
+
+    Args:
+        out_dir (str): Where to write.
+        record (dict): The kit record (mode, epochs, device, command,
+            commit, invocation_wall_s, teachers).
+        results (dict): ``{arm: [run result, ...]}``, in table order.
+        name (str, optional): File name stem. Defaults to
+            :func:`report_name` of the mode.
+
+    Returns:
+        list[str]: The files written.
+    """
+    name = name or report_name(record['mode'])
+    os.makedirs(out_dir, exist_ok=True)
+    prefix = osp.join(out_dir, name)
+    summary = summarize(results)
+    with open(prefix + '.md', 'w') as f:
+        f.write(markdown(name, record, summary, results))
+    with open(prefix + '.json', 'w') as f:
+        json.dump(dict(record, summary=summary, runs=results), f, indent=1)
+    plots = write_plots(prefix, summary, results,
+                        record['teachers'].get('teacher'))
+    print('\n'.join(claim_lines(summary)))
+    return [prefix + '.md', prefix + '.json', *plots]
+
+
+def load_kit(mode_dir):
+    """The kit record and ``{arm: [run result, ...]}`` of a mode's work dir.
+
+    Raises:
+        FileNotFoundError: If the kit record or a planned run's
+            ``result.json`` is missing (the run has not finished).
+    """
+    from fashion_mnist.runs import RESULT_FILE, load_result
+    path = osp.join(mode_dir, KIT_FILE)
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{path} not found: not a work dir of tools/fashion_mnist/'
+            'run_arms.py (WORK_DIR/<mode>_<epochs>e)')
+    with open(path) as f:
+        record = json.load(f)
+    plan = record.pop('plan')
+    results = {}
+    for arm, seeds in plan.items():
+        results[arm] = []
+        for seed in seeds:
+            work_dir = osp.join(mode_dir, arm, f'seed{seed}')
+            result = load_result(work_dir)
+            if result is None:
+                raise FileNotFoundError(
+                    f'{osp.join(work_dir, RESULT_FILE)} not found: {arm} '
+                    f'seed {seed} has not finished')
+            results[arm].append(result)
+    return record, results
+
+
+def load_results_json(path):
+    """The kit record and results of a results JSON written before."""
+    with open(path) as f:
+        data = json.load(f)
+    results = data.pop('runs')
+    data.pop('summary')
+    if 'teacher' in data:  # written before teachers were named
+        data['teachers'] = dict(teacher=data.pop('teacher'))
+    return data, results
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Rebuild the Fashion-MNIST report from finished runs')
+    parser.add_argument(
+        'source',
+        help='a mode work dir of run_arms.py (WORK_DIR/<mode>_<epochs>e) '
+        'or a results .json')
+    parser.add_argument(
+        '--out-dir', default='docs', help='where tables, JSON, plots go')
+    parser.add_argument(
+        '--name', help='file name stem (default: fashion_mnist_results, '
+        '_<mode> appended except in full mode)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.source.endswith('.json'):
+        record, results = load_results_json(args.source)
+    else:
+        record, results = load_kit(args.source)
+    written = write_report(args.out_dir, record, results, args.name)
+    print(f'Wrote {", ".join(written)}')
+    return written
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,261 @@
+"""Reproduce ViTKD and NKD on Fashion-MNIST with small ViTs, in one command.
+
+1. prepares ``data/fashion_mnist`` if missing
+   (tools/dataset_converters/prepare_fashion_mnist.py);
+2. takes each teacher the mode's arms read (96-dim ViT, all 60k training
+   images): the shipped checkpoint in ``checkpoints/fashion_mnist/`` if
+   present, else trains it once in ``WORK_DIR/<teacher>_<epochs>e`` and
+   reuses it in every later run and mode;
+3. trains every arm of the mode for its seeds, all arms with the same recipe
+   (10k training images, same epochs, same seeds), each run in
+   ``WORK_DIR/<mode>_<epochs>e/<arm>/seed<k>`` with its ``result.json``;
+   finished runs are reused, so an interrupted kit resumes where it stopped;
+4. writes the mode's record (``kit.json`` beside the runs) and the report
+   (tools/fashion_mnist/report.py, which rebuilds it alone later): a
+   markdown table (mean +- std), a JSON of the raw results with seeds and
+   commands, PNG plots. Runs use CUDA when available.
+
+Modes (tools/fashion_mnist/arms.py):
+    demo    the student alone and the ViTKD+NKD student, 5 epochs, seed 0;
+            prints both accuracies, writes no report.
+    quick   the four main arms (student, NKD, ViTKD, ViTKD+NKD), seed 0,
+            10 epochs.
+    full    the four main arms for 3 seeds and the five ablations for seed
+            0, 15 epochs (the default).
+
+Examples:
+    python tools/fashion_mnist/run_arms.py --demo
+    python tools/fashion_mnist/run_arms.py --quick
+    python tools/fashion_mnist/run_arms.py
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import shlex
+import signal
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+TOOLS = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if __name__ == '__main__':  # run as a script: put tools/ on the path
+    sys.path.insert(0, TOOLS)
+
+from dataset_converters.prepare_fashion_mnist import (  # noqa: E402
+    DEFAULT_OUT, DEFAULT_SRC, download, is_prepared, prepare)
+from fashion_mnist import runs  # noqa: E402
+from fashion_mnist.arms import (ARMS, MAIN_ARMS, MODES,  # noqa: E402
+                                config_path)
+from fashion_mnist.report import (KIT_FILE, fmt, run_cost,  # noqa: E402
+                                  summarize, write_report)
+
+REPO = osp.dirname(TOOLS)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Reproduce ViTKD/NKD on Fashion-MNIST (see docstring)')
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        '--mode', choices=list(MODES), help='the arms and seeds to train')
+    group.add_argument(
+        '--quick',
+        action='store_const',
+        const='quick',
+        dest='mode',
+        help='four main arms, one seed, 10 epochs (= --mode quick)')
+    group.add_argument(
+        '--demo',
+        action='store_const',
+        const='demo',
+        dest='mode',
+        help='student alone vs ViTKD+NKD, one seed, 5 epochs')
+    parser.add_argument(
+        '--seeds',
+        type=int,
+        help='number of seeds of the main arms (default: the mode\'s)')
+    parser.add_argument(
+        '--epochs', type=int, help='override the epochs of the mode')
+    parser.add_argument(
+        '--work-dir',
+        default='work_dirs/fashion_mnist',
+        help='root of all runs (teachers: WORK_DIR/<teacher>_<epochs>e)')
+    parser.add_argument(
+        '--out-dir', default='docs', help='where tables, JSON, plots go')
+    parser.add_argument(
+        '--teacher-ckpt',
+        help='use this checkpoint for the teacher `teacher` instead of the '
+        'shipped one (its record, if any, is read from the .json of the '
+        'same name)')
+    parser.add_argument(
+        '--train-teacher',
+        action='store_true',
+        help='train the teachers (or reuse the ones trained before in '
+        'WORK_DIR) even if shipped ones exist')
+    parser.add_argument(
+        '--jobs',
+        type=int,
+        help='student runs trained at the same time; default: one per CPU '
+        'core with 1 thread each (OMP_NUM_THREADS, unless set) on a CPU-only '
+        'machine, 1 with a GPU (where 4-8 keep a GPU with many cores busy)')
+    parser.add_argument('--data-root', default=DEFAULT_OUT)
+    parser.add_argument(
+        '--data-src',
+        default=DEFAULT_SRC,
+        help='folder with the Fashion-MNIST *.gz files')
+    parser.add_argument(
+        '--download',
+        action='store_true',
+        help='download Fashion-MNIST if it is not prepared yet')
+    args = parser.parse_args(argv)
+    args.mode = args.mode or 'full'
+    if args.epochs is not None and args.epochs < 2:
+        parser.error('--epochs must be >= 2 (1 warm-up epoch + cosine)')
+    if args.jobs is not None and args.jobs < 1:
+        parser.error('--jobs must be >= 1')
+    return args
+
+
+def ensure_data(args):
+    if is_prepared(args.data_root):
+        return
+    print(f'Preparing Fashion-MNIST in {args.data_root}')
+    if args.download:
+        with tempfile.TemporaryDirectory() as tmp:
+            download(tmp)
+            prepare(tmp, args.data_root)
+    else:
+        prepare(args.data_src, args.data_root)
+
+
+def data_options(data_root):
+    """``--cfg-options`` pointing every dataloader at ``data_root``."""
+    if data_root == DEFAULT_OUT:
+        return []
+    return [
+        f'{loader}.dataset.data_root={data_root}'
+        for loader in ('train_dataloader', 'val_dataloader',
+                       'test_dataloader')
+    ]
+
+
+def mode_plan(mode, seeds=None):
+    """``{arm: seeds}`` of a mode; ``seeds`` seeds for the main arms."""
+    plan = MODES[mode].plan
+    if seeds:
+        plan = {
+            arm: list(range(seeds)) if arm in MAIN_ARMS else arm_seeds
+            for arm, arm_seeds in plan.items()
+        }
+    return plan
+
+
+def plan_jobs(plan, mode_dir, epochs, teachers, data_opts):
+    """One ``(arm, name, config, work_dir, seed, cfg_options)`` per run."""
+    num_runs = sum(len(seeds) for seeds in plan.values())
+    jobs = []
+    for arm, seeds in plan.items():
+        spec = ARMS[arm]
+        options = [f'train_cfg.max_epochs={epochs}', *data_opts]
+        if spec.teacher is not None:
+            checkpoint = teachers[spec.teacher]['checkpoint']
+            options.append(f'model.teacher_ckpt={checkpoint}')
+        options += spec.cfg_options
+        for seed in seeds:
+            work_dir = osp.join(mode_dir, arm, f'seed{seed}')
+            name = f'[{len(jobs) + 1}/{num_runs}] {arm} seed {seed}'
+            jobs.append((arm, name, config_path(spec.config), work_dir, seed,
+                         options))
+    return jobs
+
+
+def train_all(jobs, num_jobs, python, env):
+    """Train the jobs, ``num_jobs`` at a time; ``{arm: [result, ...]}``."""
+    with ThreadPoolExecutor(num_jobs) as pool:
+        futures = [
+            pool.submit(runs.train, name, config, work_dir, seed, options,
+                        python, env)
+            for _, name, config, work_dir, seed, options in jobs
+        ]
+        try:
+            finished = [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            runs.kill_runs()
+            raise
+    results = {}
+    for (arm, *_), result in zip(jobs, finished):
+        results.setdefault(arm, []).append(result)
+    return results
+
+
+def print_demo(summary, results, teacher, epochs, total):
+    gain = summary['vitkd-nkd']['mean'] - summary['student']['mean']
+    cost = run_cost(results['student'] + results['vitkd-nkd'])
+    print(f'\nViTKD+NKD student {summary["vitkd-nkd"]["mean"]:.2f} % vs '
+          f'student alone {summary["student"]["mean"]:.2f} % '
+          f'({gain:+.2f} points), after {epochs} epochs; teacher '
+          f'{fmt(teacher["top1"])}. {total / 60:.1f} min in all; the '
+          f'two runs: {cost} (summed).')
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    # `kill` ends the runs in progress too (see runs.train).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    os.chdir(REPO)  # paths in arguments, configs and records: repo-relative
+    epochs = args.epochs or MODES[args.mode].epochs
+    plan = mode_plan(args.mode, args.seeds)
+    start = time.time()
+    ensure_data(args)
+    data_opts = data_options(args.data_root)
+    python = sys.executable
+
+    teachers = {}
+    for name in dict.fromkeys(ARMS[arm].teacher for arm in plan):
+        if name is not None:
+            teachers[name] = runs.get_teacher(
+                name, args.work_dir, data_opts, python,
+                args.teacher_ckpt if name == 'teacher' else None,
+                args.train_teacher)
+            print(f'{name}: {teachers[name]["checkpoint"]} (top-1 '
+                  f'{fmt(teachers[name]["top1"])})')
+
+    mode_dir = osp.join(args.work_dir, f'{args.mode}_{epochs}e')
+    jobs = plan_jobs(plan, mode_dir, epochs, teachers, data_opts)
+    num_jobs, env = runs.run_plan(args.jobs, len(jobs))
+    print(f'{args.mode} mode: {len(jobs)} student runs of {epochs} epochs, '
+          f'{num_jobs} at a time')
+    results = train_all(jobs, num_jobs, python, env)
+    total = time.time() - start
+    summary = summarize(results)
+    for arm, s in summary.items():
+        std = f' ± {s["std"]:.2f}' if s['n'] > 1 else ''
+        print(f'{arm:>22}: {s["mean"]:.2f}{std} % top-1 '
+              f'(seeds {s["seeds"]})')
+    if args.mode == 'demo':
+        print_demo(summary, results, teachers['teacher'], epochs, total)
+        return
+
+    command = shlex.join(
+        ['python', 'tools/fashion_mnist/run_arms.py', *argv])
+    record = dict(
+        mode=args.mode,
+        epochs=epochs,
+        device=runs.device_name(env),
+        command=command,
+        commit=runs.source_revision(),
+        invocation_wall_s=round(total, 1),
+        teachers=teachers)
+    with open(osp.join(mode_dir, KIT_FILE), 'w') as f:
+        json.dump(dict(record, plan=plan), f, indent=1)
+    written = write_report(args.out_dir, record, results)
+    print(f'\nWrote {", ".join(written)} ({total / 60:.1f} min)')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,245 @@
+"""Training runs of the Fashion-MNIST kit.
+
+Every run is a real ``tools/train.py`` training (mmengine's Runner), one
+subprocess per run, seeded with ``randomness.seed``; its record goes to
+``result.json`` in its work dir, and a run whose ``result.json`` exists is
+reused, so an interrupted kit resumes where it stopped.
+"""
+import glob
+import json
+import os
+import os.path as osp
+import platform
+import shlex
+import signal
+import subprocess
+import time
+
+from fashion_mnist.arms import TEACHERS, config_path
+
+RESULT_FILE = 'result.json'
+
+
+def device_name(env=None):
+    """The device the runs train on, in words."""
+    import torch
+    if torch.cuda.is_available():
+        return 'cuda: ' + torch.cuda.get_device_name(0)
+    env = os.environ if env is None else env
+    threads = env.get('OMP_NUM_THREADS', str(torch.get_num_threads()))
+    return (f'cpu: {platform.processor() or platform.machine()}, '
+            f'{os.cpu_count()} cores, OMP_NUM_THREADS={threads}')
+
+
+def source_revision():
+    """The git commit the kit ran from (``+modified`` if tracked files were
+    changed), or None outside a git checkout."""
+    try:
+        commit = subprocess.run(['git', 'rev-parse', 'HEAD'],
+                                capture_output=True,
+                                text=True,
+                                check=True).stdout.strip()
+        changed = subprocess.run(
+            ['git', 'status', '--porcelain', '--untracked-files=no'],
+            capture_output=True,
+            text=True,
+            check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ('+modified' if changed else '')
+
+
+def read_scalars(work_dir):
+    """Validation curve and mean seconds per training iteration of a run.
+
+    Reads the ``vis_data/scalars.json`` the Runner's LocalVisBackend wrote
+    in the newest timestamped folder of ``work_dir``.
+    """
+    files = sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+    if not files:
+        raise FileNotFoundError(f'no vis_data/scalars.json in {work_dir}')
+    curve, iter_times = [], []
+    with open(files[-1]) as f:
+        for line in f:
+            record = json.loads(line)
+            if 'accuracy/top1' in record:
+                curve.append([record['step'], record['accuracy/top1']])
+            elif 'time' in record and 'lr' in record:
+                iter_times.append(record['time'])
+    if not curve:
+        raise RuntimeError(f'no validation accuracy logged in {files[-1]}')
+    sec_per_iter = sum(iter_times) / len(iter_times) if iter_times else None
+    return curve, sec_per_iter
+
+
+_RUNNING = set()  # process ids (= group ids) of the runs in progress
+
+
+def kill_runs():
+    """End every run in progress with its dataloader workers."""
+    for pid in list(_RUNNING):
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def run_plan(jobs, num_runs):
+    """How many runs train at once, and the environment each runs in.
+
+    ``jobs=None`` picks the default: on a CPU-only machine one run per core
+    (at most ``num_runs``), each with ``OMP_NUM_THREADS`` = its share of the
+    cores unless the caller set it (these small ViTs train faster as parallel
+    1-thread runs than one after another on all cores); with a GPU one run.
+    """
+    import torch
+    env = dict(os.environ)
+    if torch.cuda.is_available():
+        return jobs or 1, env
+    cores = os.cpu_count() or 1
+    jobs = jobs or max(1, min(cores, num_runs))
+    env.setdefault('OMP_NUM_THREADS', str(max(1, cores // jobs)))
+    return jobs, env
+
+
+def load_result(work_dir):
+    """The record of a finished run, or None if it has not finished."""
+    path = osp.join(work_dir, RESULT_FILE)
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def train(name, config, work_dir, seed, cfg_options, python, env=None):
+    """Train one config (or reuse a finished run) and return its result.
+
+    Args:
+        name (str): Name of the run, for the progress line.
+        config (str): Config path, relative to the repo root.
+        work_dir (str): The run's work dir.
+        seed (int): ``randomness.seed``.
+        cfg_options (list[str]): Further ``key=value`` overrides.
+        python (str): The Python interpreter to run tools/train.py with.
+        env (dict, optional): Environment of the run. Defaults to this
+            process's.
+
+    Returns:
+        dict: config, seed, command, final top-1, curve, s/iter, wall and
+        CPU time, device, work dir (also written to ``result.json``).
+    """
+    result = load_result(work_dir)
+    if result is not None:
+        print(f'  {name}: reused {result["top1"]:.2f} % ({work_dir})')
+        return result
+    os.makedirs(work_dir, exist_ok=True)
+    args = [
+        'tools/train.py', config, '--work-dir', work_dir, '--cfg-options',
+        f'randomness.seed={seed}', *cfg_options
+    ]
+    command = shlex.join(['python', *args])
+    log = osp.join(work_dir, 'train_stdout.log')
+    print(f'  {name}: training ... (log: {log})', flush=True)
+    start = time.time()
+    with open(log, 'w') as f:
+        # Own process group, so that an interrupted kit ends the run and its
+        # dataloader workers (kill_runs).
+        proc = subprocess.Popen([python, *args],
+                                stdout=f,
+                                stderr=subprocess.STDOUT,
+                                env=env,
+                                start_new_session=True)
+        _RUNNING.add(proc.pid)
+        try:
+            # wait4: the run's CPU time (dataloader workers included),
+            # which unlike wall time does not depend on who shares the CPUs.
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            kill_runs()
+            raise
+        finally:
+            _RUNNING.discard(proc.pid)
+    code = os.waitstatus_to_exitcode(status)
+    wall = time.time() - start
+    if code != 0:
+        with open(log) as f:
+            tail = ''.join(f.readlines()[-30:])
+        raise RuntimeError(f'{name} failed (exit {code}):\n{command}'
+                           f'\n--- last lines of {log} ---\n{tail}')
+    curve, sec_per_iter = read_scalars(work_dir)
+    result = dict(
+        config=config,
+        seed=seed,
+        command=command,
+        top1=curve[-1][1],
+        curve=curve,
+        sec_per_iter=sec_per_iter,
+        wall_s=round(wall, 1),
+        cpu_s=round(usage.ru_utime + usage.ru_stime, 1),
+        device=device_name(env),
+        work_dir=work_dir)
+    with open(osp.join(work_dir, RESULT_FILE), 'w') as f:
+        json.dump(result, f, indent=1)
+    print(
+        f'  {name}: top-1 {result["top1"]:.2f} % in {wall / 60:.1f} min',
+        flush=True)
+    return result
+
+
+def find_checkpoint(work_dir):
+    """The checkpoint the Runner saved last in ``work_dir`` (relative)."""
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return osp.relpath(f.read().strip())
+
+
+def export_teacher(work_dir, config, record):
+    """Save a trained teacher's weights alone, with its record, to ship.
+
+    Returns:
+        str: ``WORK_DIR/<config name>.pth`` (a plain state dict; the
+        ``.json`` beside it holds the training record).
+    """
+    import torch
+
+    import vitkd_mm  # noqa: F401  (lets torch.load read mmengine files)
+    path = osp.join(work_dir, osp.splitext(osp.basename(config))[0] + '.pth')
+    if not osp.isfile(path):
+        checkpoint = torch.load(find_checkpoint(work_dir), map_location='cpu')
+        torch.save(checkpoint['state_dict'], path)
+    with open(osp.splitext(path)[0] + '.json', 'w') as f:
+        json.dump(record, f, indent=1)
+    return path
+
+
+def checkpoint_record(path):
+    """A teacher checkpoint's record: the ``.json`` of the same name, if
+    any (else top-1 unknown), with ``checkpoint`` set to ``path``."""
+    record = dict(top1=None)
+    json_path = osp.splitext(path)[0] + '.json'
+    if osp.isfile(json_path):
+        with open(json_path) as f:
+            record = json.load(f)
+    record['checkpoint'] = path
+    return record
+
+
+def get_teacher(name, root, data_opts, python, checkpoint=None,
+                retrain=False):
+    """A teacher's record (with its ``checkpoint``): the given checkpoint,
+    the shipped one, else trained once in ``root/<name>_<epochs>e`` (or
+    reused from there), in that order of preference."""
+    teacher = TEACHERS[name]
+    if checkpoint is None and not retrain and osp.isfile(teacher.shipped):
+        checkpoint = teacher.shipped
+    if checkpoint:
+        return checkpoint_record(checkpoint)
+    from mmengine.config import Config
+    config = config_path(teacher.config)
+    epochs = Config.fromfile(
+        config, import_custom_modules=False).train_cfg.max_epochs
+    print(f'{name} (trained once, reused by every mode):')
+    work_dir = osp.join(root, f'{name}_{epochs}e')
+    record = train(name, config, work_dir, 0, data_opts, python)
+    record['checkpoint'] = export_teacher(work_dir, config, record)
+    return record
