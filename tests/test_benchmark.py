@@ -8,6 +8,7 @@ import pytest
 import torch
 from analysis_tools import benchmark
 
+from vitkd_mm.models.algorithms import teacher_precision
 from .conftest import REPO_ROOT
 
 BENCHMARK = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'benchmark.py')
@@ -43,9 +44,12 @@ def test_benchmark_tiny_pair_cpu(tmp_path):
         # the distiller reuses the student's preprocessor: same augments
         assert s['augments'] == 'Mixup+CutMix', arm
 
-    # (c)/(b) and (c)/(a) for ViTKD and ViTKD+NKD, every metric
-    assert set(report['ratios']) == set(benchmark.DISTILL_ARMS)
+    # (b16) and every (c) against (b), (b16) and (a), every metric
+    assert list(report['ratios']) == [
+        'floor_bf16', 'vitkd', 'vitkd_nkd', 'vitkd_bf16', 'vitkd_nkd_bf16'
+    ]
     for arm, refs in report['ratios'].items():
+        assert list(refs) == ['floor', 'floor_bf16', 'student']
         for ref, ratios in refs.items():
             assert set(ratios) == {'time', 'cpu_time', 'peak', 'step'}
             for key, value in ratios.items():
@@ -62,6 +66,11 @@ def test_benchmark_tiny_pair_cpu(tmp_path):
                              for arm in ('floor', 'vitkd_nkd', 'no_generator'))
         assert split['rest'] == pytest.approx((rest - floor) / floor)
         assert split['generator'] == pytest.approx((full - rest) / floor)
+
+    # the CPU's bf16 support, as its flags say
+    flags = teacher_precision.cpu_bf16_flags()
+    assert (report['cpu_bf16'].startswith('native bf16: ' + ', '.join(flags))
+            if flags else report['cpu_bf16'].startswith('no native bf16'))
 
     # the printed table is made from the same data
     assert proc.stdout.strip() == benchmark.format_report(report)
@@ -115,3 +124,17 @@ def test_no_generator_arm_differs_from_vitkd_nkd_only_by_the_generator(
     generator_keys = {k for k in full.state_dict() if '.generator.' in k}
     assert generator_keys  # the conv generator's weights
     assert set(full.state_dict()) - generator_keys == set(diag.state_dict())
+
+
+@pytest.mark.parametrize('arm', ['floor', 'vitkd', 'vitkd_nkd'])
+def test_bf16_arm_is_its_fp32_arm_with_a_bf16_teacher(mmpretrain_scope, arm):
+    import vitkd_mm  # noqa: F401
+
+    fp32_cfg = benchmark.load_config('tiny', arm)
+    bf16_cfg = benchmark.load_config('tiny', arm + '_bf16')
+    assert bf16_cfg.model.pop('teacher_precision') == 'bf16'
+    assert bf16_cfg.model == fp32_cfg.model
+    model = benchmark.build_arm(
+        benchmark.load_config('tiny', arm + '_bf16'), arm + '_bf16')
+    assert model.teacher_precision.dtype == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in model.teacher.parameters())

@@ -330,6 +330,17 @@ def test_modes_plan():
     assert list(quick.plan) == arms.MAIN_ARMS
     assert all(seeds == [0] for seeds in quick.plan.values())
     assert list(arms.MODES['demo'].plan) == ['student', 'vitkd-nkd']
+    # ViTKD+NKD with a bf16 teacher: the fp32 arm plus one override
+    bf16 = arms.MODES['bf16-teacher']
+    assert (bf16.epochs, bf16.plan) == (15, {
+        'vitkd-nkd': [0, 1, 2],
+        'vitkd-nkd_bf16-teacher': [0, 1, 2]
+    })
+    assert full.plan['vitkd-nkd_bf16-teacher'] == [0, 1, 2]
+    assert arms.ARMS['vitkd-nkd_bf16-teacher'] == arms.ARMS[
+        'vitkd-nkd']._replace(
+        description='ViTKD + NKD, bf16 teacher',
+        cfg_options=('model.teacher_precision=bf16', ))
     # --seeds: that many seeds for the main arms, ablations keep theirs
     plan = run_arms.mode_plan('full', seeds=2)
     assert plan['vitkd'] == [0, 1] and plan['vitkd-deep-only'] == [0]

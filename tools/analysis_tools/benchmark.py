@@ -17,6 +17,11 @@ wrapper) and measures the peak memory of:
   pass-through. (c')/(b) is what the rest of the distiller costs (hooks,
   projections, masking, losses, their optimizer state); (c - c')/(b) is the
   generator's share.
+- (b16), (c16) ``floor_bf16``, ``vitkd_bf16``, ``vitkd_nkd_bf16``: (b) and
+  (c) with ``teacher_precision='bf16'`` (the teacher's forward under bf16
+  autocast). Their ratios are given against (b), against (b16) and against
+  (a). The gain depends on native bf16 arithmetic: the report names the
+  CPU's bf16 flags (``amx_bf16``, ``avx512_bf16``) or says that it has none.
 
 It prints the median time per step and the peak memory of each arm, then
 the ratios (c)/(b), (c)/(a) and the split of (c)/(b) by (c'); ``--json FILE``
@@ -66,8 +71,16 @@ ARMS = dict(
     floor='(b) student + teacher fwd',
     vitkd='(c) ViTKD',
     vitkd_nkd='(c) ViTKD+NKD',
-    no_generator="(c') ViTKD+NKD, no gen.")
-DISTILL_ARMS = ('vitkd', 'vitkd_nkd')
+    no_generator="(c') ViTKD+NKD, no gen.",
+    floor_bf16='(b16) floor, bf16 teacher',
+    vitkd_bf16='(c16) ViTKD, bf16 teacher',
+    vitkd_nkd_bf16='(c16) ViTKD+NKD, bf16 teacher')
+WIDTH = 31  # of the arm labels in the report
+DISTILL_ARMS = ('vitkd', 'vitkd_nkd', 'vitkd_bf16', 'vitkd_nkd_bf16')
+#: The arms with ratios, and the references they are divided by.
+RATIO_ARMS = ('floor_bf16', ) + DISTILL_ARMS
+RATIO_REFS = dict(floor='/(b)', floor_bf16='/(b16)', student='/(a)')
+BF16_SUFFIX = '_bf16'
 
 # The tiny pair: the shipped configs with these backbones and inputs.
 TINY = dict(
@@ -83,7 +96,8 @@ TINY = dict(
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Time and peak memory of a training step: student '
-        'alone, student + teacher forward, ViTKD, ViTKD+NKD.')
+        'alone, student + teacher forward, ViTKD, ViTKD+NKD, each with an '
+        'fp32 and a bf16 teacher.')
     parser.add_argument(
         '--pair',
         choices=['deit-t_deit3-s', 'tiny'],
@@ -111,7 +125,7 @@ def parse_args(argv=None):
         '--rounds',
         type=int,
         default=1,
-        help='run the four arms this many times in turn and pool the steps '
+        help='run the arms this many times in turn and pool the steps '
         '(evens out load drift on a shared machine)')
     parser.add_argument(
         '--json',
@@ -160,11 +174,15 @@ def shrink_to_tiny(cfg) -> None:
 
 
 def load_config(pair: str, arm: str):
-    """The config of ``arm`` (students and teachers: the ViTKD config's)."""
+    """The config of ``arm`` (students and teachers: the ViTKD config's;
+    a ``*_bf16`` arm's with ``teacher_precision='bf16'``)."""
     from mmengine.config import Config
+    base = arm.removesuffix(BF16_SUFFIX)
     cfg = Config.fromfile(CONFIGS[
-        'vitkd_nkd' if arm in ('vitkd_nkd', 'no_generator') else 'vitkd'])
+        'vitkd_nkd' if base in ('vitkd_nkd', 'no_generator') else 'vitkd'])
     cfg.model.teacher_ckpt = None
+    if arm.endswith(BF16_SUFFIX):
+        cfg.model.teacher_precision = 'bf16'
     # As the Runner does: a model without its own takes the config's.
     if cfg.get('data_preprocessor') is not None:
         cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
@@ -186,6 +204,7 @@ def build_floor(cfg):
             type='vitkd_mm.SingleTeacherDistill',
             architecture=student_config(cfg),
             teacher=cfg.model.teacher,
+            teacher_precision=cfg.model.get('teacher_precision', 'fp32'),
             distiller=dict(type='ConfigurableDistiller')))
 
 
@@ -222,7 +241,7 @@ def build_arm(cfg, arm: str):
     from mmpretrain.registry import MODELS
     if arm == 'student':
         return MODELS.build(student_config(cfg))
-    if arm == 'floor':
+    if arm.removesuffix(BF16_SUFFIX) == 'floor':
         return build_floor(cfg)
     model = MODELS.build(cfg.model)
     if arm == 'no_generator' and remove_generators(model) == 0:
@@ -400,6 +419,18 @@ def device_name(args) -> str:
     return platform.processor() or 'cpu'
 
 
+def cpu_bf16_report(args) -> Optional[str]:
+    """What the CPU offers for bf16 (None on CUDA)."""
+    if args.device.startswith('cuda'):
+        return None
+    from vitkd_mm.models.algorithms.teacher_precision import cpu_bf16_flags
+    flags = cpu_bf16_flags()
+    if flags:
+        return 'native bf16: ' + ', '.join(flags)
+    return ('no native bf16 (neither amx_bf16 nor avx512_bf16): the bf16 '
+            'teacher is emulated, these bf16 figures do not show its gain')
+
+
 def summarize(runs: list) -> dict:
     """Pool the steps of all rounds of one arm."""
     times = [t for r in runs for t in r['times_ms']]
@@ -432,7 +463,9 @@ def analyse(args, results: dict) -> dict:
         ``arms``: per arm its label and pooled figures (``time``,
         ``min_time``, ``cpu_time`` in ms, ``peak``, ``step`` in MiB,
         ``augments``, the step times); ``ratios``: ``{arm: {'floor' |
-        'student': {metric: ratio}}}`` for the (c) arms; ``split``: per time
+        'floor_bf16' | 'student': {metric: ratio}}}`` for the arms of
+        :data:`RATIO_ARMS`; ``cpu_bf16``: :func:`cpu_bf16_report` (None on
+        CUDA); ``split``: per time
         metric, ViTKD+NKD's ``(c' - b)/b`` (``rest``) and ``(c - c')/b``
         (``generator``).
     """
@@ -455,9 +488,9 @@ def analyse(args, results: dict) -> dict:
                 key: ratio(arms[arm][key], arms[ref][key])
                 for key in metrics
             }
-            for ref in ('floor', 'student')
+            for ref in RATIO_REFS
         }
-        for arm in DISTILL_ARMS
+        for arm in RATIO_ARMS
     }
     split = {}
     for key in metrics[:-2]:  # the time metrics
@@ -469,6 +502,7 @@ def analyse(args, results: dict) -> dict:
         pair=args.pair,
         device=args.device,
         device_name=device_name(args),
+        cpu_bf16=cpu_bf16_report(args),
         precision=precision,
         torch=torch.__version__,
         batch_size=args.batch_size,
@@ -509,31 +543,34 @@ def format_report(report: dict) -> str:
         f'{report["steps"]} timed steps x {report["rounds"]} round(s) | '
         'ms/step: median (min) of wall time' +
         ('' if cuda else '; cpu ms: median process CPU time'),
-        f'memory in MiB: {memory}', ''
+        f'memory in MiB: {memory}'
+    ] + ([f'cpu: {report["cpu_bf16"]}'] if report['cpu_bf16'] else []) + [
+        ''
     ]
-    header = (f'{"arm":<27}{"ms/step":>9}{"(min)":>9}' +
+    header = (f'{"arm":<{WIDTH}}{"ms/step":>9}{"(min)":>9}' +
               ('' if cuda else f'{"cpu ms":>9}') +
               f'{"peak":>8}{"step":>8}  batch augments')
     lines += [header, '-' * len(header)]
     for s in report['arms'].values():
-        lines.append(f'{s["label"]:<27}{s["time"]:>9.1f}'
+        lines.append(f'{s["label"]:<{WIDTH}}{s["time"]:>9.1f}'
                      f'{s["min_time"]:>9.1f}' +
                      ('' if cuda else f'{s["cpu_time"]:>9.1f}') +
                      f'{s["peak"]:>8.0f}{s["step"]:>8.0f}  {s["augments"]}')
-    header = f'{"ratio":<27}' + ''.join(f'{ARMS[arm][4:] + " " + ref:>16}'
-                                        for arm in DISTILL_ARMS
-                                        for ref in ('c/b', 'c/a'))
-    lines += ['', header, '-' * len(header)]
     ratios = report['ratios']
-    for key in ratios[DISTILL_ARMS[0]]['floor']:
-        lines.append(f'{METRIC_LABELS[key]:<27}' + ''.join(
-            f'{format_ratio(ratios[arm][ref][key]):>16}'
-            for arm in DISTILL_ARMS for ref in ('floor', 'student')))
+    metrics = list(ratios[RATIO_ARMS[0]]['floor'])
+    for key in metrics:
+        header = f'{"ratio of " + METRIC_LABELS[key]:<{WIDTH}}' + ''.join(
+            f'{label:>9}' for label in RATIO_REFS.values())
+        lines += ['', header, '-' * len(header)]
+        for arm in RATIO_ARMS:
+            lines.append(f'{ARMS[arm]:<{WIDTH}}' + ''.join(
+                f'{format_ratio(ratios[arm][ref][key]):>9}'
+                for ref in RATIO_REFS))
     lines += [
         '', "split of ViTKD+NKD's (c)/(b) = 1 + (c' - b)/b + (c - c')/b:"
     ]
     for key, split in report['split'].items():
-        lines.append(f'{METRIC_LABELS[key]:<27}  rest of the distiller '
+        lines.append(f'{METRIC_LABELS[key]:<{WIDTH}}  rest of the distiller '
                      f'{split["rest"]:+.3f}, generator '
                      f'{split["generator"]:+.3f}')
     return '\n'.join(lines)

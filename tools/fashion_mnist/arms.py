@@ -63,6 +63,9 @@ ARMS = {
         'mimic blocks 0, 1 + generate deep (conv)'),
     'vitkd-nkd':
     Arm('vit-d48_vitkd-nkd_fashion-mnist.py', 'ViTKD + NKD'),
+    'vitkd-nkd_bf16-teacher':
+    Arm('vit-d48_vitkd-nkd_fashion-mnist.py', 'ViTKD + NKD, bf16 teacher',
+        ('model.teacher_precision=bf16', )),
     'vitkd-deep-mimic':
     Arm('vit-d48_vitkd-deep-mimic_fashion-mnist.py',
         'mimic blocks 0, 1 + mimic deep'),
@@ -81,6 +84,8 @@ ARMS = {
 }
 #: The arms ``--seeds`` applies to (and drawn bold in the curves).
 MAIN_ARMS = ['student', 'nkd', 'vitkd', 'vitkd-nkd']
+#: ViTKD+NKD with its teacher's forward in bf16, against the fp32 teacher.
+BF16_TEACHER_ARMS = ['vitkd-nkd', 'vitkd-nkd_bf16-teacher']
 ABLATION_ARMS = [
     'vitkd-deep-mimic', 'vitkd-shallow-only', 'vitkd-deep-only',
     'vitkd-gen-self-attn', 'vitkd-gen-cross-attn'
@@ -99,10 +104,13 @@ MODES = {
     'full':
     Mode(15, {
         **{arm: [0, 1, 2]
-           for arm in MAIN_ARMS},
+           for arm in MAIN_ARMS + BF16_TEACHER_ARMS},
         **{arm: [0]
            for arm in ABLATION_ARMS}
     }),
+    'bf16-teacher':
+    Mode(15, {arm: [0, 1, 2]
+              for arm in BF16_TEACHER_ARMS}),
 }
 
 #: The paper's claims the kit can check: (description, better, worse).

@@ -20,12 +20,16 @@ Modes (tools/fashion_mnist/arms.py):
             prints both accuracies, writes no report.
     quick   the four main arms (student, NKD, ViTKD, ViTKD+NKD), seed 0,
             10 epochs.
-    full    the four main arms for 3 seeds and the five ablations for seed
-            0, 15 epochs (the default).
+    full    the four main arms and ViTKD+NKD with a bf16 teacher for 3
+            seeds, the five ablations for seed 0, 15 epochs (the default).
+    bf16-teacher
+            ViTKD+NKD with an fp32 and with a bf16 teacher
+            (``model.teacher_precision=bf16``), 3 seeds, 15 epochs.
 
 Examples:
     python tools/fashion_mnist/run_arms.py --demo
     python tools/fashion_mnist/run_arms.py --quick
+    python tools/fashion_mnist/run_arms.py --mode bf16-teacher
     python tools/fashion_mnist/run_arms.py
 """
 import argparse

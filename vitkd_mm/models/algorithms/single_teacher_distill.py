@@ -1,6 +1,7 @@
 from typing import Dict, List, Optional, Union
 
 import torch
+from mmengine.device import get_device
 from mmengine.logging import MessageHub, print_log
 from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope
@@ -10,6 +11,7 @@ from torch import nn
 from vitkd_mm.registry import MODELS
 from vitkd_mm.utils import read_checkpoint
 from ..recorders import RecordsComplete
+from .teacher_precision import TeacherPrecision
 
 
 def _prefixed(losses: dict, prefix: str) -> dict:
@@ -50,6 +52,11 @@ class SingleTeacherDistill(BaseModel):
         teacher_trainable (bool): Train the teacher too, on its own loss
             (logged as ``teacher.*``; online distillation). Defaults to
             False.
+        teacher_precision (str): ``'fp32'``, ``'bf16'`` or ``'fp16'`` (CUDA
+            only): the precision of the frozen teacher's forward, whose
+            records reach connectors and losses in the student's dtype
+            (see :class:`TeacherPrecision`). Checked at build time against
+            the device mmengine will use. Defaults to ``'fp32'``.
         calculate_student_loss (bool): Add the student's own losses.
             Defaults to True.
         check_finite (bool): Check every loss term before the optimizer
@@ -78,6 +85,7 @@ class SingleTeacherDistill(BaseModel):
                  teacher_ckpt: Optional[str] = None,
                  teacher_ckpt_strict: bool = True,
                  teacher_trainable: bool = False,
+                 teacher_precision: str = 'fp32',
                  calculate_student_loss: bool = True,
                  check_finite: bool = True,
                  data_preprocessor: Union[dict, nn.Module, None] = None,
@@ -101,6 +109,8 @@ class SingleTeacherDistill(BaseModel):
         self.teacher_trainable = teacher_trainable
         if not teacher_trainable:
             self.teacher.requires_grad_(False)
+        self.teacher_precision = TeacherPrecision(
+            teacher_precision, get_device(), teacher_trainable)
         self.calculate_student_loss = calculate_student_loss
         self.check_finite = check_finite
 
@@ -223,10 +233,14 @@ class SingleTeacherDistill(BaseModel):
         """The frozen teacher's forward, stopped by its recorder manager as
         soon as the values the losses read exist."""
         try:
-            with self.distiller.teacher_recorders.stop_when_complete():
+            with self.distiller.teacher_recorders.stop_when_complete(), \
+                    self.teacher_precision.autocast(inputs.device.type):
                 self.teacher(inputs, data_samples, mode='tensor')
         except RecordsComplete:
             pass
+        self.teacher_precision.cast_records(
+            self.distiller.teacher_recorders,
+            next(self.architecture.parameters()).dtype)
 
 
 def _preview(keys: List[str], limit: int = 10) -> str:

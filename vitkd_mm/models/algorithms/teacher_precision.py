@@ -1,0 +1,152 @@
+"""The numeric precision of a frozen teacher's forward.
+
+A frozen teacher runs under ``no_grad`` and only produces targets, so it
+can run in bf16 (or fp16 on CUDA) while the student trains in fp32.
+:class:`TeacherPrecision` is checked once at build time against the device
+the runner will put the model on, opens the matching ``torch.autocast``
+around the teacher's forward, and casts what the teacher's recorders caught
+back to the student's dtype, so connectors and losses never see the
+teacher's precision. The teacher's weights stay fp32: checkpoints keep the
+teacher exactly as loaded.
+"""
+from contextlib import nullcontext
+from typing import Any, Dict, Tuple
+
+import torch
+
+from ..recorders import RecorderManager
+
+#: ``teacher_precision`` values and the autocast dtype of each (fp32: none).
+PRECISIONS: Dict[str, torch.dtype] = dict(
+    fp32=torch.float32, bf16=torch.bfloat16, fp16=torch.float16)
+#: CPU flags (``/proc/cpuinfo``) of native bf16 arithmetic.
+CPU_BF16_FLAGS = ('amx_bf16', 'avx512_bf16')
+
+
+def cpu_bf16_flags(cpuinfo: str = '/proc/cpuinfo') -> Tuple[str, ...]:
+    """The native-bf16 flags this CPU reports (empty: bf16 is emulated).
+
+    Args:
+        cpuinfo (str): Path of the cpuinfo file. Defaults to
+            ``/proc/cpuinfo``; a missing file reports no flags.
+
+    Returns:
+        tuple[str]: The flags of :data:`CPU_BF16_FLAGS` present.
+    """
+    try:
+        with open(cpuinfo) as file:
+            flags = next((line.split(':', 1)[1].split()
+                          for line in file if line.startswith('flags')), [])
+    except OSError:
+        return ()
+    return tuple(flag for flag in CPU_BF16_FLAGS if flag in flags)
+
+
+def supported_precisions(device_type: str) -> Tuple[str, ...]:
+    """The ``teacher_precision`` values a device type can run.
+
+    bf16 runs on every CPU (emulated, hence slower, where
+    :func:`cpu_bf16_flags` is empty) and on CUDA devices with bf16 support;
+    fp16 needs CUDA (CPUs have no fp16 arithmetic worth using).
+
+    Args:
+        device_type (str): ``'cpu'``, ``'cuda'``, ...
+
+    Returns:
+        tuple[str]: The supported values, ``'fp32'`` always first.
+    """
+    if device_type == 'cpu':
+        return ('fp32', 'bf16')
+    if device_type == 'cuda':
+        return ('fp32', 'fp16') + (
+            ('bf16', ) if torch.cuda.is_bf16_supported() else ())
+    return ('fp32', )
+
+
+def cast_floats(value: Any, dtype: torch.dtype) -> Any:
+    """``value`` with every floating-point tensor in it cast to ``dtype``.
+
+    Tuples, lists and dicts are rebuilt; anything else (integer labels,
+    data samples) is returned as is.
+
+    Examples:
+        >>> cast_floats((torch.ones(2, dtype=torch.bfloat16),
+        ...              torch.tensor([3])), torch.float32)
+        (tensor([1., 1.]), tensor([3]))
+    """
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype) if value.is_floating_point() else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(cast_floats(item, dtype) for item in value)
+    if isinstance(value, dict):
+        return {key: cast_floats(item, dtype) for key, item in value.items()}
+    return value
+
+
+class TeacherPrecision:
+    """Run a frozen teacher's forward in ``precision``.
+
+    ``'fp32'`` opens no autocast of its own: the teacher runs as the
+    surrounding code does (fp32, or the autocast dtype of mmengine's
+    ``AmpOptimWrapper``, whose context wraps the whole loss forward).
+    ``'bf16'`` and ``'fp16'`` open ``torch.autocast`` with that dtype on the
+    inputs' device; nested inside the ``AmpOptimWrapper``'s autocast it
+    overrides the wrapper's dtype for the teacher only.
+
+    Args:
+        precision (str): ``'fp32'``, ``'bf16'`` or ``'fp16'``.
+        device_type (str): The device type the model will run on, checked
+            against :func:`supported_precisions`.
+        teacher_trainable (bool): Whether the teacher trains (online
+            distillation); only ``'fp32'`` is allowed then, the precision
+            being the frozen teacher's. Defaults to False.
+
+    Raises:
+        ValueError: If ``precision`` is unknown, not supported on
+            ``device_type`` or set for a trainable teacher; the message
+            names ``teacher_precision``.
+
+    Examples:
+        >>> teacher = torch.nn.Linear(4, 2)
+        >>> precision = TeacherPrecision('bf16', 'cpu')
+        >>> with torch.no_grad(), precision.autocast('cpu'):
+        ...     out = teacher(torch.rand(3, 4))
+        >>> out.dtype
+        torch.bfloat16
+    """
+
+    def __init__(self,
+                 precision: str,
+                 device_type: str,
+                 teacher_trainable: bool = False) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(
+                f'teacher_precision={precision!r} is unknown; use one of '
+                f'{sorted(PRECISIONS)}.')
+        supported = supported_precisions(device_type)
+        if precision not in supported:
+            raise ValueError(
+                f'teacher_precision={precision!r} is not supported on '
+                f'{device_type!r} (supported there: {list(supported)}).' +
+                (" Use 'bf16' on CPUs." if precision == 'fp16' else ''))
+        if teacher_trainable and precision != 'fp32':
+            raise ValueError(
+                f'teacher_precision={precision!r} applies to a frozen '
+                "teacher; with teacher_trainable=True use 'fp32' (or the "
+                "optimizer wrapper's AMP for both networks).")
+        self.precision = precision
+        self.dtype = PRECISIONS[precision]
+
+    def autocast(self, device_type: str):
+        """The context the teacher's forward runs in on ``device_type``."""
+        if self.precision == 'fp32':
+            return nullcontext()
+        return torch.autocast(device_type, dtype=self.dtype)
+
+    @staticmethod
+    def cast_records(recorders: RecorderManager, dtype: torch.dtype) -> None:
+        """Cast the floating tensors every recorder caught to ``dtype``."""
+        for recorder in recorders.recorders.values():
+            recorder.data_buffer = [
+                cast_floats(data, dtype) for data in recorder.data_buffer
+            ]
