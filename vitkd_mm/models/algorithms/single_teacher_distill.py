@@ -3,13 +3,14 @@ from typing import Dict, List, Optional, Union
 import torch
 from mmengine.logging import print_log
 from mmengine.model import BaseModel
-from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import _load_checkpoint
 from mmengine.structures import BaseDataElement
 from torch import nn
 
 from vitkd_mm.registry import MODELS
+from ..distillers import build_distiller
 from ..recorders import BaseRecorder, ModuleRecorder
+from .teacher_input import build_teacher_input
 
 
 def _prefixed(losses: dict, prefix: str) -> dict:
@@ -101,6 +102,11 @@ class SingleTeacherDistill(BaseModel):
             which the Runner passes here) becomes the student's
             ``data_preprocessor`` unless the student config has its own.
             A module is used as is. Defaults to None.
+        teacher_input (dict, optional): What the teacher was trained on,
+            when it differs from the student: ``mean``, ``std``, ``to_rgb``
+            and/or ``size`` (see :func:`build_teacher_input`); the
+            student's batch is converted to it. Defaults to None (the
+            teacher gets the student's batch).
         init_cfg (dict, optional): Initialisation config.
 
     State-dict prefixes: ``architecture.``, ``teacher.``, ``distiller.``.
@@ -114,6 +120,7 @@ class SingleTeacherDistill(BaseModel):
                  teacher_trainable: bool = False,
                  calculate_student_loss: bool = True,
                  data_preprocessor: Union[dict, nn.Module, None] = None,
+                 teacher_input: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if isinstance(data_preprocessor, dict):
             if not isinstance(architecture, dict):
@@ -136,8 +143,11 @@ class SingleTeacherDistill(BaseModel):
             self.teacher.requires_grad_(False)
         self.calculate_student_loss = calculate_student_loss
 
-        with DefaultScope.overwrite_default_scope('vitkd_mm'):
-            self.distiller = MODELS.build(distiller)
+        self.teacher_input = build_teacher_input(
+            teacher_input, self.data_preprocessor,
+            self.teacher.data_preprocessor)
+        self.distiller = build_distiller(distiller, self.architecture,
+                                         self.teacher)
         self.distiller.prepare_from_student(self.architecture)
         self.distiller.prepare_from_teacher(self.teacher)
         self.teacher_early_exit = TeacherEarlyExit(self.teacher, {
@@ -206,15 +216,17 @@ class SingleTeacherDistill(BaseModel):
         """Student losses (``student.*``) and distillation losses
         (``distill.*``) of one batch."""
         losses = {}
+        teacher_inputs = self.teacher_input(inputs)
         with self.distiller.teacher_recorders:
             if self.teacher_trainable:
                 teacher_losses = self.teacher(
-                    inputs, data_samples, mode='loss')
+                    teacher_inputs, data_samples, mode='loss')
                 losses.update(_prefixed(teacher_losses, 'teacher'))
             else:
                 with torch.no_grad():
                     self.teacher_early_exit.run(
-                        self.teacher, inputs, data_samples, mode='tensor')
+                        self.teacher, teacher_inputs, data_samples,
+                        mode='tensor')
 
         with self.distiller.student_recorders:
             if self.calculate_student_loss:
