@@ -49,6 +49,22 @@ def vit_layout(model: nn.Module) -> Optional[dict]:
         deep_source=deep_source)
 
 
+def head_logits_source(model: nn.Module) -> Optional[str]:
+    """The module whose output is the logits of ``model.head``, or None.
+
+    ``head.layers.head`` for ``VisionTransformerClsHead``, ``head.fc`` for
+    ``LinearClsHead`` and other heads ending in one linear ``fc``; None for
+    a headless model (e.g. DINOv2) or another head.
+    """
+    from mmpretrain.models.heads import VisionTransformerClsHead
+    head = getattr(model, 'head', None)
+    if isinstance(head, VisionTransformerClsHead):
+        return 'head.layers.head'
+    if isinstance(getattr(head, 'fc', None), nn.Linear):
+        return 'head.fc'
+    return None
+
+
 def has_module(model: nn.Module, name: str) -> bool:
     """Whether ``model.get_submodule(name)`` exists."""
     try:

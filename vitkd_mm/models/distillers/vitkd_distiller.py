@@ -4,7 +4,7 @@ from torch import nn
 
 from vitkd_mm.registry import MODELS
 from .configurable_distiller import ConfigurableDistiller
-from .vit_layout import has_module, vit_layout
+from .vit_layout import has_module, head_logits_source, vit_layout
 
 #: Settings ``complete_cfg`` reads from each side's backbone:
 #: ``{argument: (side, key of vit_layout)}``.
@@ -89,8 +89,13 @@ class ViTKDDistiller(ConfigurableDistiller):
             ``'mimic'`` them (the paper's ablation), or None to skip the deep
             layer. Defaults to ``'generate'``.
         nkd (dict, optional): ``NKDLoss`` arguments; None disables NKD.
-        logits_source (str): Module whose output is the logits.
-            Defaults to ``'head.layers.head'`` (``VisionTransformerClsHead``).
+        logits_source (str, optional): Module whose output is the student's
+            logits. Defaults to ``'head.layers.head'``
+            (``VisionTransformerClsHead``; ``head.fc`` of a ``LinearClsHead``
+            is read from the model).
+        teacher_logits_source (str, optional): The same for the teacher
+            (e.g. ``'head.fc'`` of EVA-02's ``LinearClsHead``). Defaults to
+            ``logits_source``.
         labels_source (str): Module whose second input is the labels.
             Defaults to ``'head.loss_module'``.
         init_cfg (dict, optional): Initialisation config.
@@ -123,7 +128,8 @@ class ViTKDDistiller(ConfigurableDistiller):
                  generator: str = 'conv',
                  deep: Optional[str] = 'generate',
                  nkd: Optional[dict] = None,
-                 logits_source: str = 'head.layers.head',
+                 logits_source: Optional[str] = None,
+                 teacher_logits_source: Optional[str] = None,
                  labels_source: str = 'head.loss_module',
                  init_cfg: Optional[dict] = None) -> None:
         if deep not in ('generate', 'mimic', None):
@@ -219,12 +225,14 @@ class ViTKDDistiller(ConfigurableDistiller):
                 preds_T=_tokens('deep', False, 'patch_tokens',
                                 connector_kwargs=aligned))
         if nkd is not None:
+            logits_source = logits_source or 'head.layers.head'
             recorders['student']['logits'] = dict(
                 type='ModuleOutputs', source=logits_source)
             recorders['student']['gt_labels'] = dict(
                 type='ModuleInputs', source=labels_source)
             recorders['teacher']['logits'] = dict(
-                type='ModuleOutputs', source=logits_source)
+                type='ModuleOutputs',
+                source=teacher_logits_source or logits_source)
             losses['loss_nkd'] = dict(type='NKDLoss', **nkd)
             mappings['loss_nkd'] = dict(
                 logit_s=dict(recorder='logits', from_student=True),
@@ -246,18 +254,19 @@ class ViTKDDistiller(ConfigurableDistiller):
 
         Reads ``{student,teacher}_{dims,extra_tokens,deep_source}`` from
         each side's mmpretrain ViT backbone (see :func:`vit_layout`) where
-        the config does not set them, and checks that NKD has teacher
-        logits to read.
+        the config does not set them; with ``nkd``, finds each side's logits
+        module (from its head, see :func:`head_logits_source`) and checks it
+        exists.
 
         Raises:
             ValueError: A setting is missing and the side's backbone is no
                 mmpretrain ViT (the message names the arguments to set); or
-                ``nkd`` is set but the teacher has no ``logits_source``
-                (a headless teacher such as DINOv2).
+                ``nkd`` is set but a side has no logits to read (a headless
+                teacher such as DINOv2).
         """
         cfg = dict(cfg)
-        layouts = dict(student=vit_layout(student), teacher=vit_layout(teacher))
         models = dict(student=student, teacher=teacher)
+        layouts = {side: vit_layout(model) for side, model in models.items()}
         for side in ('student', 'teacher'):
             missing = [
                 name for name, (owner, _) in _INFERRED.items()
@@ -274,13 +283,28 @@ class ViTKDDistiller(ConfigurableDistiller):
                     'VisionTransformer); set them in model.distiller.')
             for name in missing:
                 cfg[name] = layout[_INFERRED[name][1]]
-        logits_source = cfg.get('logits_source', 'head.layers.head')
-        if cfg.get('nkd') is not None and not has_module(
-                teacher, logits_source):
-            raise ValueError(
-                f'distiller.nkd needs the teacher\'s logits, but the teacher '
-                f'({type(teacher).__name__}) has no module '
-                f'{logits_source!r}: a headless teacher (e.g. DINOv2) gives '
-                'no logits. Drop nkd (ViTKD feature losses only), give the '
-                'teacher a head, or set distiller.logits_source.')
+        if cfg.get('nkd') is not None:
+            for side, key in (('student', 'logits_source'),
+                              ('teacher', 'teacher_logits_source')):
+                cfg[key] = _logits_source(models[side], side,
+                                          cfg.get(key), key)
         return cfg
+
+
+def _logits_source(model: nn.Module, side: str, source: Optional[str],
+                   key: str) -> str:
+    """The module NKD reads the logits of ``side`` from, checked."""
+    source = source or head_logits_source(model)
+    if source is not None and has_module(model, source):
+        return source
+    if getattr(model, 'head', None) is None:
+        raise ValueError(
+            f'distiller.nkd needs the {side}\'s logits, but the {side} '
+            f'({type(model).__name__}) has no head: a headless {side} (e.g. '
+            'DINOv2) gives no logits. Drop nkd (ViTKD feature losses only) '
+            f'or give the {side} a head.')
+    raise ValueError(
+        f'distiller.nkd: cannot find the logits of the {side}\'s '
+        f'{type(model.head).__name__}' +
+        (f' (no module {source!r})' if source else '') +
+        f'; set distiller.{key} to the module that outputs them.')
