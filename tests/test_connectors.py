@@ -217,18 +217,23 @@ def test_non_square_grid_all_generators(generator):
     assert all(p.grad is not None for p in connector.parameters())
     # a wrong grid raises, hw_shape given or from patch_resolution
     with pytest.raises(ValueError, match=r'hw_shape=\(12, 21\) gives 252 '
-                       'tokens but the student has N=240'):
-        connector(x, hw_shape=(12, 21))
+                       'tokens but the sequence has N=240'):
+        GenerationConnector(6, 8)(x, hw_shape=(12, 21))
     with pytest.raises(ValueError, match=r'patch_resolution=\(12, 20\) gives '
-                       '240 tokens but the student has N=238'):
+                       '240 tokens but the sequence has N=238'):
         connector(x[:, :-2])
 
 
-def test_hw_shape_overrides_patch_resolution():
-    connector = GenerationConnector(4, 4, patch_resolution=14)
-    assert connector.patch_resolution == (14, 14)
-    out, _ = connector(torch.rand(1, 1 + 12, 4), hw_shape=(3, 4))
-    assert out.shape == (1, 12, 4)
+def test_patch_resolution_is_checked_against_hw_shape():
+    """A config grid is checked against the input's, never used to
+    reshape tokens of another grid of the same size (8 x 4 on 4 x 8)."""
+    connector = GenerationConnector(4, 4, patch_resolution=(8, 4))
+    assert connector.patch_resolution == (8, 4)
+    x = torch.rand(1, 1 + 32, 4)
+    with pytest.raises(ValueError, match=r'patch_resolution=\(8, 4\) but the '
+                       r'input gives a \(4, 8\) token grid'):
+        connector(x, hw_shape=(4, 8))
+    assert connector(x, hw_shape=(8, 4))[0].shape == (1, 32, 4)
     connector = GenerationConnector(4, 4, patch_resolution=[2, 6])
     assert connector(torch.rand(1, 13, 4))[0].shape == (1, 12, 4)
 

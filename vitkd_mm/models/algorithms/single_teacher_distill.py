@@ -4,13 +4,14 @@ import torch
 from mmengine.device import get_device
 from mmengine.logging import MessageHub, print_log
 from mmengine.model import BaseModel
-from mmengine.registry import DefaultScope
 from mmengine.structures import BaseDataElement
 from torch import nn
 
 from vitkd_mm.registry import MODELS
 from vitkd_mm.utils import read_checkpoint
+from ..distillers import build_distiller
 from ..recorders import RecordsComplete
+from .teacher_input import build_teacher_input
 from .teacher_precision import TeacherPrecision
 
 
@@ -73,6 +74,11 @@ class SingleTeacherDistill(BaseModel):
             which the Runner passes here) becomes the student's
             ``data_preprocessor`` unless the student config has its own.
             A module is used as is. Defaults to None.
+        teacher_input (dict, optional): What the teacher was trained on,
+            when it differs from the student: ``mean``, ``std``, ``to_rgb``
+            and/or ``size`` (see :func:`build_teacher_input`); the
+            student's batch is converted to it. Defaults to None (the
+            teacher gets the student's batch).
         init_cfg (dict, optional): Initialisation config.
 
     State-dict prefixes: ``architecture.``, ``teacher.``, ``distiller.``.
@@ -89,6 +95,7 @@ class SingleTeacherDistill(BaseModel):
                  calculate_student_loss: bool = True,
                  check_finite: bool = True,
                  data_preprocessor: Union[dict, nn.Module, None] = None,
+                 teacher_input: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if isinstance(data_preprocessor, dict):
             if not isinstance(architecture, dict):
@@ -114,8 +121,11 @@ class SingleTeacherDistill(BaseModel):
         self.calculate_student_loss = calculate_student_loss
         self.check_finite = check_finite
 
-        with DefaultScope.overwrite_default_scope('vitkd_mm'):
-            self.distiller = MODELS.build(distiller)
+        self.teacher_input = build_teacher_input(
+            teacher_input, self.data_preprocessor,
+            self.teacher.data_preprocessor)
+        self.distiller = build_distiller(distiller, self.architecture,
+                                         self.teacher)
         self.distiller.prepare_from_student(self.architecture)
         self.distiller.prepare_from_teacher(self.teacher)
         self.train()
@@ -203,15 +213,16 @@ class SingleTeacherDistill(BaseModel):
         """Student losses (``student.*``) and distillation losses
         (``distill.*``) of one batch."""
         losses = {}
+        teacher_inputs = self.teacher_input(inputs)
         teacher_recorders = self.distiller.teacher_recorders
         with teacher_recorders:
             if self.teacher_trainable:
                 teacher_losses = self.teacher(
-                    inputs, data_samples, mode='loss')
+                    teacher_inputs, data_samples, mode='loss')
                 losses.update(_prefixed(teacher_losses, 'teacher'))
             else:
                 with torch.no_grad():
-                    self._run_teacher(inputs, data_samples)
+                    self._run_teacher(teacher_inputs, data_samples)
         teacher_recorders.check_complete()
 
         student_recorders = self.distiller.student_recorders

@@ -1,5 +1,5 @@
 """Connector of ViTKD's deep generation (masked token generation)."""
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Tuple
 
 import torch
 from mmengine.model import BaseModule
@@ -9,8 +9,7 @@ from vitkd_mm.registry import MODELS
 from .drop_extra_tokens import check_num_extra_tokens, drop_extra_tokens
 from .generators import build_generator
 from .mimic_connector import check_token_dims, token_projection
-
-HWShape = Union[int, Sequence[int]]
+from .token_grid import HWShape, resolve_grid, to_hw
 
 #: How far (relative) the masked fraction may exceed ``mask_ratio``: masking
 #: hides whole tokens, and the generation loss is normalised by the ratio.
@@ -48,18 +47,6 @@ def masked_token_count(num_tokens: int, mask_ratio: float) -> int:
     return num_masked
 
 
-def to_hw(shape: HWShape, name: str) -> Tuple[int, int]:
-    """Turn an int or an (h, w) sequence into an (h, w) tuple of ints."""
-    if isinstance(shape, int):
-        hw = (shape, shape)
-    else:
-        hw = tuple(shape) if isinstance(shape, Sequence) else ()
-    if len(hw) != 2 or not all(isinstance(s, int) and s > 0 for s in hw):
-        raise ValueError(f'{name} must be a positive int or an (h, w) pair of '
-                         f'positive ints, got {shape!r}.')
-    return hw
-
-
 @MODELS.register_module()
 class GenerationConnector(BaseModule):
     """Generates the teacher's deep tokens from masked student tokens.
@@ -86,8 +73,8 @@ class GenerationConnector(BaseModule):
         generator (str): ``'conv'``, ``'self_attn'`` or ``'cross_attn'``.
             Defaults to ``'conv'``.
         patch_resolution (int | tuple[int, int], optional): Token grid
-            (h, w) used when ``forward`` gets no ``hw_shape``. Defaults to
-            None.
+            (h, w) used when ``forward`` gets no ``hw_shape``, and checked
+            against it when it does. Defaults to None.
         num_extra_tokens (int): Number of leading extra tokens of the student
             sequence. Defaults to 1.
         num_heads (int): Attention heads of the attention generators.
@@ -106,7 +93,7 @@ class GenerationConnector(BaseModule):
         >>> generated.shape, mask.shape, mask.sum(1)
         (torch.Size([2, 196, 384]), torch.Size([2, 196]), tensor([98., 98.]))
         >>> # non-square grids, e.g. detection inputs
-        >>> generated, mask = connector(
+        >>> generated, mask = GenerationConnector(192, 384)(
         ...     torch.rand(2, 1 + 12 * 20, 192), hw_shape=(12, 20))
         >>> generated.shape
         torch.Size([2, 240, 384])
@@ -134,26 +121,6 @@ class GenerationConnector(BaseModule):
         self.proj = token_projection(student_dims, teacher_dims)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, teacher_dims))
         self.generator = build_generator(generator, teacher_dims, num_heads)
-
-    def grid_shape(self, num_tokens: int,
-                   hw_shape: Optional[HWShape]) -> Tuple[int, int]:
-        """Return the (h, w) token grid, checked against ``num_tokens``."""
-        if hw_shape is not None:
-            (h, w), source = to_hw(hw_shape, 'hw_shape'), 'hw_shape'
-        elif self.patch_resolution is not None:
-            (h, w), source = self.patch_resolution, 'patch_resolution'
-        else:
-            raise ValueError(
-                'GenerationConnector needs the token grid: pass hw_shape to '
-                'forward or set patch_resolution in the config (the grid is '
-                'never guessed from sqrt(N)).')
-        if h * w != num_tokens:
-            raise ValueError(
-                f'{source}=({h}, {w}) gives {h * w} tokens but the student '
-                f'has N={num_tokens} patch tokens (after dropping '
-                f'{self.num_extra_tokens} extra tokens). Check the backbone '
-                'patch_resolution and num_extra_tokens.')
-        return h, w
 
     def random_masking(
         self, x: torch.Tensor
@@ -202,8 +169,9 @@ class GenerationConnector(BaseModule):
 
         Args:
             x (Tensor): Student tokens of shape (B, E + N, D_s).
-            hw_shape (int | tuple[int, int], optional): Token grid (h, w);
-                overrides ``patch_resolution``. Defaults to None.
+            hw_shape (int | tuple[int, int], optional): Token grid (h, w) of
+                the input; must equal ``patch_resolution`` if that is set.
+                Defaults to None.
 
         Returns:
             tuple[Tensor, Tensor]: The generated tokens (B, N, D_t) and the
@@ -212,7 +180,8 @@ class GenerationConnector(BaseModule):
         x = drop_extra_tokens(x, self.num_extra_tokens)  # B, N, D_s
         check_token_dims(x, self.student_dims)
         B, N, _ = x.shape
-        h, w = self.grid_shape(N, hw_shape)
+        h, w = resolve_grid(N, hw_shape, self.patch_resolution,
+                            type(self).__name__)
         x, visible, mask = self.random_masking(x)  # B, N, D_t
         x = x.transpose(1, 2).reshape(B, self.teacher_dims, h, w)
         x = self.generator(x, visible)  # B, D_t, h, w

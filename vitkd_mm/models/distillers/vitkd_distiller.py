@@ -1,15 +1,32 @@
 from typing import Optional, Sequence, Tuple, Union
 
+from torch import nn
+
 from vitkd_mm.registry import MODELS
 from .configurable_distiller import ConfigurableDistiller
+from .vit_layout import has_module, head_logits_source, vit_layout
+
+#: Settings ``complete_cfg`` reads from each side's backbone:
+#: ``{argument: (side, key of vit_layout)}``.
+_INFERRED = {
+    'student_dims': ('student', 'dims'),
+    'teacher_dims': ('teacher', 'dims'),
+    'student_extra_tokens': ('student', 'extra_tokens'),
+    'teacher_extra_tokens': ('teacher', 'extra_tokens'),
+    'student_deep_source': ('student', 'deep_source'),
+    'teacher_deep_source': ('teacher', 'deep_source'),
+}
 
 
 def _tokens(name: str, from_student: bool, connector: str,
-            connector_idx: Optional[int] = None) -> dict:
+            connector_idx: Optional[int] = None,
+            connector_kwargs: Optional[dict] = None) -> dict:
     entry = dict(recorder=name, from_student=from_student,
                  connector=connector)
     if connector_idx is not None:
         entry['connector_idx'] = connector_idx
+    if connector_kwargs:
+        entry['connector_kwargs'] = connector_kwargs
     return entry
 
 
@@ -20,23 +37,49 @@ class ViTKDDistiller(ConfigurableDistiller):
     Expands to the :class:`ConfigurableDistiller` listing a config would
     otherwise spell out (``configs/vitkd/deit-t_vitkd.py`` is that listing;
     a test checks both build the same model): mimic the outputs of the
-    shallow blocks, generate the deep tokens after the final LayerNorm from
-    masked student tokens, on patch tokens only, and add NKD on the logits
-    if ``nkd`` is given. Loss names: ``loss_mimic_<i>``, ``loss_gen``,
-    ``loss_nkd``.
+    shallow blocks, generate the deep tokens (after the final LayerNorm, or
+    the last block's output where there is none) from masked student
+    tokens, on patch tokens only, and add NKD on the logits if ``nkd`` is
+    given. Loss names: ``loss_mimic_<i>``, ``loss_gen``, ``loss_nkd``.
+
+    Built by :class:`SingleTeacherDistill`, it reads what the config leaves
+    out (dims, extra tokens, deep sources) from mmpretrain ViT backbones
+    (``VisionTransformer`` and its subclasses: DeiT, DeiT III, DINOv2,
+    CLIP, EVA-02); see :meth:`complete_cfg`. Explicit arguments win.
+
+    The token grid of each side is read every step from the actual input
+    (the second output of ``grid_source``, the patch embedding), so other
+    input sizes and non-square detection inputs work; ``patch_resolution``
+    and ``teacher_patch_resolution`` only check it. When the teacher's grid
+    differs from the student's (e.g. patch 14 vs 16), the teacher's patch
+    tokens are resized to the student's grid (:class:`TokenGridAlign`, mode
+    ``grid_align``) before the mimic and generation losses.
 
     Args:
-        student_dims (int): Token channels of the student.
-        teacher_dims (int): Token channels of the teacher.
-        patch_resolution (int | tuple[int, int]): Token grid (h, w) of the
-            deep layer, e.g. 14 for 224 px inputs with 16 px patches.
+        student_dims (int, optional): Token channels of the student.
+        teacher_dims (int, optional): Token channels of the teacher.
+        patch_resolution (int | tuple[int, int], optional): The student's
+            token grid (h, w) of the deep layer, checked against the
+            recorded one; needed if ``grid_source`` is None. Defaults to
+            None.
+        teacher_patch_resolution (int | tuple[int, int], optional): The
+            teacher's grid, checked likewise. Defaults to None.
         shallow_layers (Sequence[int]): Blocks to mimic. Defaults to (0, 1).
-        deep_source (str): Module whose output is the deep feature.
+        student_deep_source (str, optional): Module whose output is the
+            student's deep feature. Defaults to ``'backbone.ln1'``.
+        teacher_deep_source (str, optional): The same for the teacher.
             Defaults to ``'backbone.ln1'``.
-        student_extra_tokens (int): Extra tokens of the student (cls,
-            distillation). Defaults to 1.
-        teacher_extra_tokens (int): Extra tokens of the teacher.
+        student_extra_tokens (int, optional): Extra tokens of the student
+            (cls, distillation). Defaults to 1.
+        teacher_extra_tokens (int, optional): Extra tokens of the teacher.
             Defaults to 1.
+        grid_source (str, optional): Module whose second output is the
+            (h, w) token grid of the input, on both sides; None uses
+            ``patch_resolution`` and aligns nothing. Defaults to
+            ``'backbone.patch_embed'``.
+        grid_align (str, optional): ``'bilinear'``, ``'bicubic'`` or None
+            (differing grids are an error). Defaults to ``'bilinear'``
+            (see :class:`TokenGridAlign`).
         mimic_weight (float): ``alpha``. Defaults to 3e-5.
         generation_weight (float): ``beta``. Defaults to 3e-6.
         mask_ratio (float): ``lambda``. Defaults to 0.5.
@@ -47,26 +90,39 @@ class ViTKDDistiller(ConfigurableDistiller):
             ``'mimic'`` them (the paper's ablation), or None to skip the deep
             layer. Defaults to ``'generate'``.
         nkd (dict, optional): ``NKDLoss`` arguments; None disables NKD.
-        logits_source (str): Module whose output is the logits.
-            Defaults to ``'head.layers.head'`` (``VisionTransformerClsHead``).
+        logits_source (str, optional): Module whose output is the student's
+            logits. Defaults to ``'head.layers.head'``
+            (``VisionTransformerClsHead``; ``head.fc`` of a ``LinearClsHead``
+            is read from the model).
+        teacher_logits_source (str, optional): The same for the teacher
+            (e.g. ``'head.fc'`` of EVA-02's ``LinearClsHead``). Defaults to
+            ``logits_source``.
         labels_source (str): Module whose second input is the labels.
             Defaults to ``'head.loss_module'``.
         init_cfg (dict, optional): Initialisation config.
 
     Examples:
+        >>> # dims, extra tokens and grids read from the two ViTs
+        >>> distiller = dict(type='ViTKDDistiller', nkd=dict(gamma=1.0))
+        >>> # or all given, for any model with the same module names
         >>> distiller = dict(
         ...     type='ViTKDDistiller', student_dims=192, teacher_dims=384,
-        ...     patch_resolution=14, nkd=dict(gamma=1.0))
+        ...     student_extra_tokens=1, teacher_extra_tokens=1)
     """
 
     def __init__(self,
-                 student_dims: int,
-                 teacher_dims: int,
-                 patch_resolution: Union[int, Tuple[int, int]],
+                 student_dims: Optional[int] = None,
+                 teacher_dims: Optional[int] = None,
+                 patch_resolution: Union[int, Tuple[int, int], None] = None,
+                 teacher_patch_resolution: Union[int, Tuple[int, int],
+                                                 None] = None,
                  shallow_layers: Sequence[int] = (0, 1),
-                 deep_source: str = 'backbone.ln1',
-                 student_extra_tokens: int = 1,
-                 teacher_extra_tokens: int = 1,
+                 student_deep_source: Optional[str] = None,
+                 teacher_deep_source: Optional[str] = None,
+                 student_extra_tokens: Optional[int] = None,
+                 teacher_extra_tokens: Optional[int] = None,
+                 grid_source: Optional[str] = 'backbone.patch_embed',
+                 grid_align: Optional[str] = 'bilinear',
                  mimic_weight: float = 3e-5,
                  generation_weight: float = 3e-6,
                  mask_ratio: float = 0.5,
@@ -74,21 +130,52 @@ class ViTKDDistiller(ConfigurableDistiller):
                  num_heads: int = 8,
                  deep: Optional[str] = 'generate',
                  nkd: Optional[dict] = None,
-                 logits_source: str = 'head.layers.head',
+                 logits_source: Optional[str] = None,
+                 teacher_logits_source: Optional[str] = None,
                  labels_source: str = 'head.loss_module',
                  init_cfg: Optional[dict] = None) -> None:
         if deep not in ('generate', 'mimic', None):
             raise ValueError(f"deep must be 'generate', 'mimic' or None, "
                              f'got {deep!r}.')
+        for name, value in (('student_dims', student_dims),
+                            ('teacher_dims', teacher_dims)):
+            if value is None:
+                raise ValueError(
+                    f'{name} is not set and was not read from a model. '
+                    'SingleTeacherDistill reads it from mmpretrain ViT '
+                    f'backbones; for other models set distiller.{name}.')
+        student_extra_tokens = (1 if student_extra_tokens is None else
+                                student_extra_tokens)
+        teacher_extra_tokens = (1 if teacher_extra_tokens is None else
+                                teacher_extra_tokens)
+        deep_sources = dict(
+            student=student_deep_source or 'backbone.ln1',
+            teacher=teacher_deep_source or 'backbone.ln1')
+        if grid_source is None and deep == 'generate' and (
+                patch_resolution is None):
+            raise ValueError('grid_source=None needs patch_resolution (the '
+                             "student's token grid) for the generation.")
         recorders = {
-            f'block{i}': dict(
-                type='ModuleOutputs', source=f'backbone.layers.{i}')
-            for i in shallow_layers
+            side: {
+                f'block{i}': dict(
+                    type='ModuleOutputs', source=f'backbone.layers.{i}')
+                for i in shallow_layers
+            }
+            for side in ('student', 'teacher')
         }
+        student_grid = teacher_grid = None
+        if grid_source is not None:
+            for side in recorders:
+                recorders[side]['grid'] = dict(
+                    type='ModuleOutputs', source=grid_source)
+            student_grid = dict(recorder='grid', from_student=True,
+                                data_idx=1)
+            teacher_grid = dict(recorder='grid', from_student=False,
+                                data_idx=1)
         if deep is not None:
-            recorders['deep'] = dict(type='ModuleOutputs', source=deep_source)
-        student_recorders, teacher_recorders = dict(recorders), dict(
-            recorders)
+            for side in recorders:
+                recorders[side]['deep'] = dict(
+                    type='ModuleOutputs', source=deep_sources[side])
         mimic = dict(
             type='MimicConnector',
             student_dims=student_dims,
@@ -97,14 +184,21 @@ class ViTKDDistiller(ConfigurableDistiller):
         connectors = {f'mimic{i}': dict(mimic) for i in shallow_layers}
         if recorders:  # the teacher's patch tokens, for the token losses
             connectors['patch_tokens'] = dict(
-                type='DropExtraTokens', num_extra_tokens=teacher_extra_tokens)
+                type='TokenGridAlign',
+                num_extra_tokens=teacher_extra_tokens,
+                mode=grid_align,
+                patch_resolution=teacher_patch_resolution)
+        # the teacher's patch tokens on the student's grid
+        aligned = None if grid_source is None else dict(
+            hw_shape=teacher_grid, target_hw=student_grid)
         losses, mappings = {}, {}
         for i in shallow_layers:
             losses[f'loss_mimic_{i}'] = dict(
                 type='MimicLoss', loss_weight=mimic_weight)
             mappings[f'loss_mimic_{i}'] = dict(
                 preds_S=_tokens(f'block{i}', True, f'mimic{i}'),
-                preds_T=_tokens(f'block{i}', False, 'patch_tokens'))
+                preds_T=_tokens(f'block{i}', False, 'patch_tokens',
+                                connector_kwargs=aligned))
         if deep == 'generate':
             connectors['generation'] = dict(
                 type='GenerationConnector',
@@ -119,24 +213,30 @@ class ViTKDDistiller(ConfigurableDistiller):
                 type='GenerationLoss',
                 loss_weight=generation_weight,
                 mask_ratio=mask_ratio)
+            grid = None if student_grid is None else dict(
+                hw_shape=student_grid)
             mappings['loss_gen'] = dict(
-                preds_S=_tokens('deep', True, 'generation', 0),
-                preds_T=_tokens('deep', False, 'patch_tokens'),
-                mask=_tokens('deep', True, 'generation', 1))
+                preds_S=_tokens('deep', True, 'generation', 0, grid),
+                preds_T=_tokens('deep', False, 'patch_tokens',
+                                connector_kwargs=aligned),
+                mask=_tokens('deep', True, 'generation', 1, grid))
         elif deep == 'mimic':
             connectors['mimic_deep'] = dict(mimic)
             losses['loss_mimic_deep'] = dict(
                 type='MimicLoss', loss_weight=mimic_weight)
             mappings['loss_mimic_deep'] = dict(
                 preds_S=_tokens('deep', True, 'mimic_deep'),
-                preds_T=_tokens('deep', False, 'patch_tokens'))
+                preds_T=_tokens('deep', False, 'patch_tokens',
+                                connector_kwargs=aligned))
         if nkd is not None:
-            student_recorders['logits'] = dict(
+            logits_source = logits_source or 'head.layers.head'
+            recorders['student']['logits'] = dict(
                 type='ModuleOutputs', source=logits_source)
-            student_recorders['gt_labels'] = dict(
+            recorders['student']['gt_labels'] = dict(
                 type='ModuleInputs', source=labels_source)
-            teacher_recorders['logits'] = dict(
-                type='ModuleOutputs', source=logits_source)
+            recorders['teacher']['logits'] = dict(
+                type='ModuleOutputs',
+                source=teacher_logits_source or logits_source)
             losses['loss_nkd'] = dict(type='NKDLoss', **nkd)
             mappings['loss_nkd'] = dict(
                 logit_s=dict(recorder='logits', from_student=True),
@@ -144,9 +244,71 @@ class ViTKDDistiller(ConfigurableDistiller):
                 gt_label=dict(
                     recorder='gt_labels', from_student=True, data_idx=1))
         super().__init__(
-            student_recorders=student_recorders,
-            teacher_recorders=teacher_recorders,
+            student_recorders=recorders['student'],
+            teacher_recorders=recorders['teacher'],
             connectors=connectors,
             distill_losses=losses,
             loss_forward_mappings=mappings,
             init_cfg=init_cfg)
+
+    @classmethod
+    def complete_cfg(cls, cfg: dict, student: nn.Module,
+                     teacher: nn.Module) -> dict:
+        """Fill in the settings ``cfg`` leaves out from the two models.
+
+        Reads ``{student,teacher}_{dims,extra_tokens,deep_source}`` from
+        each side's mmpretrain ViT backbone (see :func:`vit_layout`) where
+        the config does not set them; with ``nkd``, finds each side's logits
+        module (from its head, see :func:`head_logits_source`) and checks it
+        exists.
+
+        Raises:
+            ValueError: A setting is missing and the side's backbone is no
+                mmpretrain ViT (the message names the arguments to set); or
+                ``nkd`` is set but a side has no logits to read (a headless
+                teacher such as DINOv2).
+        """
+        cfg = dict(cfg)
+        models = dict(student=student, teacher=teacher)
+        layouts = {side: vit_layout(model) for side, model in models.items()}
+        for side in ('student', 'teacher'):
+            missing = [
+                name for name, (owner, _) in _INFERRED.items()
+                if owner == side and cfg.get(name) is None
+            ]
+            if not missing:
+                continue
+            layout = layouts[side]
+            if layout is None:
+                backbone = getattr(models[side], 'backbone', models[side])
+                raise ValueError(
+                    f'distiller: cannot read {", ".join(missing)} from the '
+                    f'{side} ({type(backbone).__name__} is no mmpretrain '
+                    'VisionTransformer); set them in model.distiller.')
+            for name in missing:
+                cfg[name] = layout[_INFERRED[name][1]]
+        if cfg.get('nkd') is not None:
+            for side, key in (('student', 'logits_source'),
+                              ('teacher', 'teacher_logits_source')):
+                cfg[key] = _logits_source(models[side], side,
+                                          cfg.get(key), key)
+        return cfg
+
+
+def _logits_source(model: nn.Module, side: str, source: Optional[str],
+                   key: str) -> str:
+    """The module NKD reads the logits of ``side`` from, checked."""
+    source = source or head_logits_source(model)
+    if source is not None and has_module(model, source):
+        return source
+    if getattr(model, 'head', None) is None:
+        raise ValueError(
+            f'distiller.nkd needs the {side}\'s logits, but the {side} '
+            f'({type(model).__name__}) has no head: a headless {side} (e.g. '
+            'DINOv2) gives no logits. Drop nkd (ViTKD feature losses only) '
+            f'or give the {side} a head.')
+    raise ValueError(
+        f'distiller.nkd: cannot find the logits of the {side}\'s '
+        f'{type(model.head).__name__}' +
+        (f' (no module {source!r})' if source else '') +
+        f'; set distiller.{key} to the module that outputs them.')
