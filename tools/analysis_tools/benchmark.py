@@ -165,7 +165,9 @@ def shrink_to_tiny(cfg) -> None:
                          cfg.get('data_preprocessor')):
         if preprocessor is not None:
             preprocessor.num_classes = TINY['num_classes']
-    for connector in model.distiller.get('connectors', {}).values():
+    # the preset's arguments, or the connectors of a listing
+    distiller = model.distiller
+    for connector in (distiller, *distiller.get('connectors', {}).values()):
         for key, value in (('student_dims', TINY['student']['embed_dims']),
                            ('teacher_dims', TINY['teacher']['embed_dims']),
                            ('patch_resolution', grid)):
