@@ -8,7 +8,7 @@ import pytest
 import torch
 from analysis_tools import benchmark
 
-from .conftest import REPO_ROOT
+from tests.utils import REPO_ROOT, fake_batch
 
 BENCHMARK = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'benchmark.py')
 
@@ -74,7 +74,6 @@ def test_floor_arm_is_the_distill_algorithm_without_distillation(
     under no_grad."""
     import vitkd_mm  # noqa: F401
     from vitkd_mm.models import SingleTeacherDistill
-    from tests.conftest import fake_batch
 
     cfg = benchmark.load_config('tiny', 'floor')
     floor = benchmark.build_arm(cfg, 'floor')

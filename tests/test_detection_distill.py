@@ -12,14 +12,15 @@ import torch
 pytest.importorskip('mmdet')
 pytest.importorskip('mmcv.ops', reason='needs full mmcv (compiled ops)')
 
+from dataset_converters.make_tiny_coco import make_synthetic  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 from mmengine.structures import InstanceData  # noqa: E402
 
-from tests.test_detection import (  # noqa: E402
-    REPO_ROOT, convert_to_student, make_distill_checkpoint, make_synthetic,
-    read_run, run_mim, tiny_data_options)
+from tests.utils import (REPO_ROOT, convert_to_student,  # noqa: E402
+                         make_distill_checkpoint, read_run, run_mim,
+                         tiny_data_options)
 from vitkd_mm.registry import MODELS  # noqa: E402
 
 CONFIG = 'configs/mask_rcnn/mask-rcnn_deit-t-vitkd-det_deit-s_sfp_1x_coco.py'

@@ -12,7 +12,7 @@ import torch
 from dataset_converters import prepare_fashion_mnist as prep
 from fashion_mnist import arms, report, run_arms, runs
 
-from .conftest import REPO_ROOT
+from tests.utils import REPO_ROOT
 
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'vitkd', 'fashion-mnist')
 CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
