@@ -54,9 +54,15 @@ class ViTKDDistiller(ConfigurableDistiller):
         init_cfg (dict, optional): Initialisation config.
 
     Examples:
-        >>> distiller = dict(
-        ...     type='ViTKDDistiller', student_dims=192, teacher_dims=384,
-        ...     patch_resolution=14, nkd=dict(gamma=1.0))
+        >>> # in a config: distiller=dict(type='ViTKDDistiller', ...)
+        >>> distiller = ViTKDDistiller(
+        ...     student_dims=192, teacher_dims=384, patch_resolution=14,
+        ...     nkd=dict(gamma=1.0))
+        >>> list(distiller.distill_losses)
+        ['loss_mimic_0', 'loss_mimic_1', 'loss_gen', 'loss_nkd']
+        >>> # the paper's ablation: mimic the deep layer too
+        >>> list(ViTKDDistiller(192, 384, 14, deep='mimic').connectors)
+        ['mimic0', 'mimic1', 'patch_tokens', 'mimic_deep']
     """
 
     def __init__(self,
