@@ -27,4 +27,5 @@ def mmpretrain_scope():
         yield
 
 # Configs and test data, not modules: --doctest-modules must not import them.
+
 collect_ignore = ['configs', 'data']
