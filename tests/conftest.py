@@ -26,6 +26,7 @@ def mmpretrain_scope():
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         yield
 
+
 # Configs and test data, not modules: --doctest-modules must not import them.
 
 collect_ignore = ['configs', 'data']

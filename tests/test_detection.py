@@ -19,17 +19,17 @@ import torch.nn.functional as F
 pytest.importorskip('mmdet')
 pytest.importorskip('mmcv.ops', reason='needs full mmcv (compiled ops)')
 
-from dataset_converters.make_tiny_coco import (LABELME_COCO,  # noqa: E402
-                                               make_labelme, make_synthetic)
-from mmengine.config import Config  # noqa: E402
-from mmengine.logging import MMLogger  # noqa: E402
-from mmengine.registry import DefaultScope  # noqa: E402
-from mmpretrain.models import VisionTransformer  # noqa: E402
+from dataset_converters.make_tiny_coco import (LABELME_COCO, make_labelme,
+                                               make_synthetic)
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.registry import DefaultScope
+from mmpretrain.models import VisionTransformer
 
-from tests.utils import (REPO_ROOT, VITKD_T_1X,  # noqa: E402
-                         convert_to_student, make_distill_checkpoint, read_run,
-                         run_mim, tiny_data_options)
-from vitkd_mm.models.necks import SimpleFeaturePyramid  # noqa: E402
+from tests.utils import (REPO_ROOT, VITKD_T_1X, convert_to_student,
+                         make_distill_checkpoint, read_run, run_mim,
+                         tiny_data_options)
+from vitkd_mm.models.necks import SimpleFeaturePyramid
 
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'mask_rcnn')
 
@@ -73,15 +73,13 @@ def test_neck_strides(num_outs):
 def test_neck_branches_follow_vitdet():
     """Channels C/4, C/2, C, C into the 1x1 convs; pools are max-pools."""
     neck = SimpleFeaturePyramid(in_channels=32, out_channels=8)
-    assert [m.conv.in_channels
-            for m in neck.lateral_convs] == [8, 16, 32, 32]
+    assert [m.conv.in_channels for m in neck.lateral_convs] == [8, 16, 32, 32]
     assert all(m.norm_name == 'ln' and m.conv.bias is None
                for m in [*neck.lateral_convs, *neck.fpn_convs])
     # stride 32 and stride 64 are max-pools of the level above
     x = torch.rand(1, 32, 8, 8)
     feats = neck((x, ))
-    expected_p5 = neck.fpn_convs[3](neck.lateral_convs[3](
-        F.max_pool2d(x, 2)))
+    expected_p5 = neck.fpn_convs[3](neck.lateral_convs[3](F.max_pool2d(x, 2)))
     torch.testing.assert_close(feats[3], expected_p5)
     torch.testing.assert_close(feats[4], feats[3][:, :, ::2, ::2])
 
@@ -290,9 +288,8 @@ def train_and_check(data_root, num_train, student_ckpt, work_dir):
         if key.startswith('backbone.')
     }
     assert init_info.keys() == student_keys
-    assert set(init_info.values()) == {
-        f'PretrainedInit: load from {student_ckpt} '
-    }
+    assert set(
+        init_info.values()) == {f'PretrainedInit: load from {student_ckpt} '}
     return options
 
 
@@ -340,9 +337,9 @@ int main() { return twice(21) == 42 ? 0 : 1; }
 def test_compiler_wrapper_raises_cxx17_to_cxx20(tmp_path):
     source = tmp_path / 'cxx20.cpp'
     source.write_text(CXX20_SOURCE)
-    plain = subprocess.run(
-        ['c++', '-std=c++17', '-fsyntax-only', str(source)],
-        capture_output=True)
+    plain = subprocess.run(['c++', '-std=c++17', '-fsyntax-only',
+                            str(source)],
+                           capture_output=True)
     assert plain.returncode != 0  # the source really needs C++20
 
     wrapper = subprocess.run(
@@ -352,15 +349,18 @@ def test_compiler_wrapper_raises_cxx17_to_cxx20(tmp_path):
         capture_output=True,
         text=True).stdout.strip()
     binary = str(tmp_path / 'cxx20')
-    subprocess.run([wrapper, '-std=c++17', '-o', binary, str(source)],
+    subprocess.run([wrapper, '-std=c++17', '-o', binary,
+                    str(source)],
                    check=True)
     assert subprocess.run([binary]).returncode == 0
 
 
 def test_install_script_dry_run(tmp_path):
     wheels = str(tmp_path / 'wheels')
-    out = subprocess.run(['bash', INSTALL_SCRIPT, '--dry-run', '--python',
-                          sys.executable, '--find-links', wheels],
+    out = subprocess.run([
+        'bash', INSTALL_SCRIPT, '--dry-run', '--python', sys.executable,
+        '--find-links', wheels
+    ],
                          check=True,
                          capture_output=True,
                          text=True).stdout

@@ -134,7 +134,8 @@ def tiny_data_options(data_root, scale='(320,192)'):
     """``--cfg-options`` pointing a COCO 2017 config at ``data_root``."""
     ann = osp.join(data_root, 'annotations', 'instances_val2017.json')
     options = [
-        f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}',
+        f'val_evaluator.ann_file={ann}',
+        f'test_evaluator.ann_file={ann}',
         # an untrained head scores every class about 1/81, under 0.05
         'model.test_cfg.rcnn.score_thr=0.0'
     ]

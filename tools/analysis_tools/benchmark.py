@@ -162,8 +162,9 @@ def shrink_to_tiny(cfg) -> None:
 def load_config(pair: str, arm: str):
     """The config of ``arm`` (students and teachers: the ViTKD config's)."""
     from mmengine.config import Config
-    cfg = Config.fromfile(CONFIGS[
-        'vitkd_nkd' if arm in ('vitkd_nkd', 'no_generator') else 'vitkd'])
+    cfg = Config.fromfile(
+        CONFIGS['vitkd_nkd' if arm in ('vitkd_nkd',
+                                       'no_generator') else 'vitkd'])
     cfg.model.teacher_ckpt = None
     # As the Runner does: a model without its own takes the config's.
     if cfg.get('data_preprocessor') is not None:
@@ -446,9 +447,8 @@ def analyse(args, results: dict) -> dict:
         arm: dict(label=ARMS[arm], **summarize(runs))
         for arm, runs in results.items()
     }
-    metrics = ['time', 'peak', 'step'] if cuda else [
-        'time', 'cpu_time', 'peak', 'step'
-    ]
+    metrics = ['time', 'peak', 'step'
+               ] if cuda else ['time', 'cpu_time', 'peak', 'step']
     ratios = {
         arm: {
             ref: {
@@ -461,8 +461,8 @@ def analyse(args, results: dict) -> dict:
     }
     split = {}
     for key in metrics[:-2]:  # the time metrics
-        floor, full, rest = (arms[arm][key]
-                             for arm in ('floor', 'vitkd_nkd', 'no_generator'))
+        floor, full, rest = (
+            arms[arm][key] for arm in ('floor', 'vitkd_nkd', 'no_generator'))
         split[key] = dict(
             rest=(rest - floor) / floor, generator=(full - rest) / floor)
     return dict(
@@ -526,9 +526,10 @@ def format_report(report: dict) -> str:
     lines += ['', header, '-' * len(header)]
     ratios = report['ratios']
     for key in ratios[DISTILL_ARMS[0]]['floor']:
-        lines.append(f'{METRIC_LABELS[key]:<27}' + ''.join(
-            f'{format_ratio(ratios[arm][ref][key]):>16}'
-            for arm in DISTILL_ARMS for ref in ('floor', 'student')))
+        lines.append(f'{METRIC_LABELS[key]:<27}' +
+                     ''.join(f'{format_ratio(ratios[arm][ref][key]):>16}'
+                             for arm in DISTILL_ARMS
+                             for ref in ('floor', 'student')))
     lines += [
         '', "split of ViTKD+NKD's (c)/(b) = 1 + (c' - b)/b + (c - c')/b:"
     ]

@@ -97,12 +97,17 @@ MODES = {
     Mode(10, {arm: [0]
               for arm in MAIN_ARMS}),
     'full':
-    Mode(15, {
-        **{arm: [0, 1, 2]
-           for arm in MAIN_ARMS},
-        **{arm: [0]
-           for arm in ABLATION_ARMS}
-    }),
+    Mode(
+        15, {
+            **{
+                arm: [0, 1, 2]
+                for arm in MAIN_ARMS
+            },
+            **{
+                arm: [0]
+                for arm in ABLATION_ARMS
+            }
+        }),
 }
 
 #: The paper's claims the kit can check: (description, better, worse).
