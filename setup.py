@@ -22,7 +22,8 @@ def get_version():
 setup(
     name='vitkd_mm',
     version=get_version(),
-    description='ViTKD and NKD knowledge distillation for mmpretrain and mmdet',
+    description=('ViTKD and NKD knowledge distillation for mmpretrain and '
+                 'mmdet'),
     long_description=readme(),
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs')),

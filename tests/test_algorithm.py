@@ -5,7 +5,7 @@ import pytest
 import torch
 from mmengine.optim import OptimWrapper
 
-from tests.conftest import fake_batch, tiny_distill_cfg
+from tests.utils import fake_batch, tiny_distill_cfg
 from vitkd_mm.models import SingleTeacherDistill
 from vitkd_mm.registry import MODELS
 

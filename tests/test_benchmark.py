@@ -8,8 +8,8 @@ import pytest
 import torch
 from analysis_tools import benchmark
 
+from tests.utils import REPO_ROOT, fake_batch
 from vitkd_mm.models.algorithms import teacher_precision
-from .conftest import REPO_ROOT
 
 BENCHMARK = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'benchmark.py')
 
@@ -62,8 +62,8 @@ def test_benchmark_tiny_pair_cpu(tmp_path):
     # (c)/(b) of ViTKD+NKD = 1 + rest of the distiller + generator
     assert set(report['split']) == {'time', 'cpu_time'}
     for key, split in report['split'].items():
-        floor, full, rest = (arms[arm][key]
-                             for arm in ('floor', 'vitkd_nkd', 'no_generator'))
+        floor, full, rest = (
+            arms[arm][key] for arm in ('floor', 'vitkd_nkd', 'no_generator'))
         assert split['rest'] == pytest.approx((rest - floor) / floor)
         assert split['generator'] == pytest.approx((full - rest) / floor)
 
@@ -83,7 +83,6 @@ def test_floor_arm_is_the_distill_algorithm_without_distillation(
     under no_grad."""
     import vitkd_mm  # noqa: F401
     from vitkd_mm.models import SingleTeacherDistill
-    from tests.conftest import fake_batch
 
     cfg = benchmark.load_config('tiny', 'floor')
     floor = benchmark.build_arm(cfg, 'floor')
@@ -115,8 +114,8 @@ def test_no_generator_arm_differs_from_vitkd_nkd_only_by_the_generator(
         benchmark.load_config('tiny', 'vitkd_nkd'), 'vitkd_nkd')
     diag = benchmark.build_arm(
         benchmark.load_config('tiny', 'no_generator'), 'no_generator')
-    connector = next(
-        m for m in diag.modules() if isinstance(m, GenerationConnector))
+    connector = next(m for m in diag.modules()
+                     if isinstance(m, GenerationConnector))
     assert isinstance(connector.generator, benchmark.PassThroughGenerator)
     grid = torch.rand(2, 128, 8, 8)
     assert connector.generator(grid, None) is grid

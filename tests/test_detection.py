@@ -3,7 +3,6 @@
 Needs the detection extra (mmdet and full mmcv with compiled ops); skipped
 without it.
 """
-import json
 import logging
 import math
 import os
@@ -21,21 +20,19 @@ pytest.importorskip(
     'mmdet', reason='needs mmdet 3.3.0 and full mmcv (tools/install.sh --det)')
 pytest.importorskip('mmcv.ops', reason='needs full mmcv (compiled ops)')
 
-from mmengine.config import Config  # noqa: E402
-from mmengine.logging import MMLogger  # noqa: E402
-from mmengine.registry import DefaultScope  # noqa: E402
-from mmpretrain.models import VisionTransformer  # noqa: E402
-from dataset_converters.make_tiny_coco import (  # noqa: E402
-    LABELME_COCO, make_labelme, make_synthetic)
+from dataset_converters.make_tiny_coco import (LABELME_COCO, make_labelme,
+                                               make_synthetic)
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.registry import DefaultScope
+from mmpretrain.models import VisionTransformer
 
-from tests.conftest import REPO_ROOT  # noqa: E402
-from vitkd_mm.models.necks import SimpleFeaturePyramid  # noqa: E402
+from tests.utils import (REPO_ROOT, VITKD_T_1X, convert_to_student,
+                         make_distill_checkpoint, read_run, run_mim,
+                         tiny_data_options)
+from vitkd_mm.models.necks import SimpleFeaturePyramid
 
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'mask_rcnn')
-VITKD_T_1X = 'configs/mask_rcnn/mask-rcnn_deit-t-vitkd_sfp_1x_coco.py'
-MIM = osp.join(osp.dirname(sys.executable), 'mim')
-if not osp.exists(MIM):
-    MIM = shutil.which('mim') or MIM
 
 
 # --------------------------------------------------------------------------
@@ -77,15 +74,13 @@ def test_neck_strides(num_outs):
 def test_neck_branches_follow_vitdet():
     """Channels C/4, C/2, C, C into the 1x1 convs; pools are max-pools."""
     neck = SimpleFeaturePyramid(in_channels=32, out_channels=8)
-    assert [m.conv.in_channels
-            for m in neck.lateral_convs] == [8, 16, 32, 32]
+    assert [m.conv.in_channels for m in neck.lateral_convs] == [8, 16, 32, 32]
     assert all(m.norm_name == 'ln' and m.conv.bias is None
                for m in [*neck.lateral_convs, *neck.fpn_convs])
     # stride 32 and stride 64 are max-pools of the level above
     x = torch.rand(1, 32, 8, 8)
     feats = neck((x, ))
-    expected_p5 = neck.fpn_convs[3](neck.lateral_convs[3](
-        F.max_pool2d(x, 2)))
+    expected_p5 = neck.fpn_convs[3](neck.lateral_convs[3](F.max_pool2d(x, 2)))
     torch.testing.assert_close(feats[3], expected_p5)
     torch.testing.assert_close(feats[4], feats[3][:, :, ::2, ::2])
 
@@ -167,45 +162,6 @@ def test_pos_embed_is_interpolated_for_the_input_grid():
 # --------------------------------------------------------------------------
 # Configs and checkpoint loading
 # --------------------------------------------------------------------------
-def make_distill_checkpoint(path, final_norm=True, seed=0):
-    """A distillation checkpoint of a random DeiT-T classifier student.
-
-    Every student tensor is perturbed so no value equals a fresh init, and
-    fake teacher / distiller entries are added.
-    """
-    from mmpretrain.models import ImageClassifier
-    torch.manual_seed(seed)
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        student = ImageClassifier(
-            backbone=dict(
-                type='VisionTransformer',
-                arch='deit-tiny',
-                final_norm=final_norm),
-            head=dict(
-                type='VisionTransformerClsHead',
-                num_classes=1000,
-                in_channels=192))
-    state_dict = {
-        'architecture.' + key: value + 0.01 * torch.randn_like(value)
-        for key, value in student.state_dict().items()
-    }
-    state_dict['teacher.x'] = torch.zeros(1)
-    state_dict['distiller.y'] = torch.zeros(1)
-    torch.save(dict(meta=dict(epoch=1), state_dict=state_dict), path)
-    return path
-
-
-def convert_to_student(src, dst):
-    """Export the student with the model converter
-    ``tools/model_converters/convert_to_student.py``."""
-    tool = osp.join(REPO_ROOT, 'tools', 'model_converters',
-                    'convert_to_student.py')
-    subprocess.run([sys.executable, tool, src, dst],
-                   check=True,
-                   capture_output=True)
-    return dst
-
-
 @pytest.fixture(scope='module')
 def student_ckpt(tmp_path_factory):
     folder = tmp_path_factory.mktemp('student')
@@ -299,50 +255,6 @@ def test_unexported_checkpoint_is_refused(tmp_path):
 # --------------------------------------------------------------------------
 # End to end: mim train / mim test on tiny COCO-format data
 # --------------------------------------------------------------------------
-def tiny_data_options(data_root, scale='(320,192)'):
-    """``--cfg-options`` pointing a COCO 2017 config at ``data_root``."""
-    ann = osp.join(data_root, 'annotations', 'instances_val2017.json')
-    options = [
-        f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}',
-        # an untrained head scores every class about 1/81, under 0.05
-        'model.test_cfg.rcnn.score_thr=0.0'
-    ]
-    cfg = Config.fromfile(osp.join(REPO_ROOT, VITKD_T_1X))
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        pipeline = cfg[loader].dataset.pipeline
-        resize = next(i for i, t in enumerate(pipeline) if t.type == 'Resize')
-        options += [
-            f'{loader}.dataset.data_root={data_root}/',
-            f'{loader}.dataset.pipeline.{resize}.scale={scale}',
-            f'{loader}.num_workers=0', f'{loader}.persistent_workers=False'
-        ]
-    return options
-
-
-def run_mim(*args):
-    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
-    proc = subprocess.run([MIM, *args],
-                          cwd=REPO_ROOT,
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-
-
-def read_run(work_dir):
-    """The text log and the json scalar records of the run in work_dir."""
-    run, = [d for d in os.listdir(work_dir) if re.fullmatch(r'\d+_\d+', d)]
-    with open(osp.join(work_dir, run, f'{run}.log'), encoding='utf-8') as f:
-        log = f.read()
-    json_log = osp.join(work_dir, run, 'vis_data', f'{run}.json')
-    if not osp.exists(json_log):  # mmengine writes the test one up a level
-        json_log = osp.join(work_dir, run, f'{run}.json')
-    with open(json_log, encoding='utf-8') as f:
-        records = [json.loads(line) for line in f]
-    return log, records
-
-
 def train_and_check(data_root, num_train, student_ckpt, work_dir):
     """``mim train`` the DeiT-T ViTKD config for one epoch; check the log.
 
@@ -377,9 +289,8 @@ def train_and_check(data_root, num_train, student_ckpt, work_dir):
         if key.startswith('backbone.')
     }
     assert init_info.keys() == student_keys
-    assert set(init_info.values()) == {
-        f'PretrainedInit: load from {student_ckpt} '
-    }
+    assert set(
+        init_info.values()) == {f'PretrainedInit: load from {student_ckpt} '}
     return options
 
 
@@ -427,9 +338,9 @@ int main() { return twice(21) == 42 ? 0 : 1; }
 def test_compiler_wrapper_raises_cxx17_to_cxx20(tmp_path):
     source = tmp_path / 'cxx20.cpp'
     source.write_text(CXX20_SOURCE)
-    plain = subprocess.run(
-        ['c++', '-std=c++17', '-fsyntax-only', str(source)],
-        capture_output=True)
+    plain = subprocess.run(['c++', '-std=c++17', '-fsyntax-only',
+                            str(source)],
+                           capture_output=True)
     assert plain.returncode != 0  # the source really needs C++20
 
     wrapper = subprocess.run(
@@ -439,15 +350,18 @@ def test_compiler_wrapper_raises_cxx17_to_cxx20(tmp_path):
         capture_output=True,
         text=True).stdout.strip()
     binary = str(tmp_path / 'cxx20')
-    subprocess.run([wrapper, '-std=c++17', '-o', binary, str(source)],
+    subprocess.run([wrapper, '-std=c++17', '-o', binary,
+                    str(source)],
                    check=True)
     assert subprocess.run([binary]).returncode == 0
 
 
 def test_install_script_dry_run(tmp_path):
     wheels = str(tmp_path / 'wheels')
-    out = subprocess.run(['bash', INSTALL_SCRIPT, '--dry-run', '--python',
-                          sys.executable, '--find-links', wheels],
+    out = subprocess.run([
+        'bash', INSTALL_SCRIPT, '--dry-run', '--python', sys.executable,
+        '--find-links', wheels
+    ],
                          check=True,
                          capture_output=True,
                          text=True).stdout

@@ -13,15 +13,16 @@ pytest.importorskip(
     'mmdet', reason='needs mmdet 3.3.0 and full mmcv (tools/install.sh --det)')
 pytest.importorskip('mmcv.ops', reason='needs full mmcv (compiled ops)')
 
-from mmengine.config import Config  # noqa: E402
-from mmengine.optim import build_optim_wrapper  # noqa: E402
-from mmengine.registry import DefaultScope  # noqa: E402
-from mmengine.structures import InstanceData  # noqa: E402
+from dataset_converters.make_tiny_coco import make_synthetic
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import DefaultScope
+from mmengine.structures import InstanceData
 
-from tests.test_detection import (  # noqa: E402
-    REPO_ROOT, convert_to_student, make_distill_checkpoint, make_synthetic,
-    read_run, run_mim, tiny_data_options)
-from vitkd_mm.registry import MODELS  # noqa: E402
+from tests.utils import (REPO_ROOT, convert_to_student,
+                         make_distill_checkpoint, read_run, run_mim,
+                         tiny_data_options)
+from vitkd_mm.registry import MODELS
 
 CONFIG = 'configs/mask_rcnn/mask-rcnn_deit-t-vitkd-det_deit-s_sfp_1x_coco.py'
 DISTILL_LOSSES = ('loss_mimic_0', 'loss_mimic_1', 'loss_gen')
@@ -213,8 +214,7 @@ def test_mim_train_distills_on_tiny_coco(tmp_path):
     options.append('model.architecture.test_cfg.rcnn.score_thr=0.0')
     run_mim('train', 'mmdet', CONFIG, '--gpus', '0', '--work-dir', work_dir,
             '--cfg-options', *options, 'train_cfg.max_epochs=1',
-            'train_dataloader.batch_size=1',
-            'default_hooks.logger.interval=1',
+            'train_dataloader.batch_size=1', 'default_hooks.logger.interval=1',
             f'model.teacher_ckpt={teacher_ckpt}',
             f'model.architecture.backbone.init_cfg.checkpoint={student_ckpt}')
     log, records = read_run(work_dir)

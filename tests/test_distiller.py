@@ -4,7 +4,7 @@ import copy
 import pytest
 import torch
 
-from tests.conftest import tiny_distill_cfg
+from tests.utils import tiny_distill_cfg
 from vitkd_mm.models import ConfigurableDistiller
 from vitkd_mm.registry import MODELS
 

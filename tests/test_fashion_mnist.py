@@ -12,7 +12,7 @@ import torch
 from dataset_converters import prepare_fashion_mnist as prep
 from fashion_mnist import arms, report, run_arms, runs
 
-from .conftest import REPO_ROOT
+from tests.utils import REPO_ROOT
 
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'vitkd', 'fashion-mnist')
 CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
@@ -86,12 +86,12 @@ def test_prepare_rejects_bad_files(fake_gz, tmp_path):
     with pytest.raises(ValueError, match='bytes, expected'):
         prep.prepare(src, str(tmp_path / 'b'), shapes=ANY_SIZE)
     # Labels out of range.
-    write_idx_gz(osp.join(src, 'train-labels-idx1-ubyte.gz'),
-                 np.array([3, 12], np.uint8))
+    write_idx_gz(
+        osp.join(src, 'train-labels-idx1-ubyte.gz'), np.array([3, 12],
+                                                              np.uint8))
     with pytest.raises(ValueError, match='out of range'):
         prep.prepare(
-            src, str(tmp_path / 'c'),
-            shapes={'train-labels-idx1-ubyte': None})
+            src, str(tmp_path / 'c'), shapes={'train-labels-idx1-ubyte': None})
     assert not osp.exists(osp.join(tmp_path, 'c', 'train-labels-idx1-ubyte'))
     # Missing source.
     with pytest.raises(FileNotFoundError, match='dataset-fashion-mnist'):
@@ -108,8 +108,12 @@ def test_prepare_debian_package(tmp_path):
     prep.prepare(DEBIAN, out)
     assert prep.is_prepared(out)
     test_set = FashionMNIST(
-        data_root=out, split='test', test_mode=True, download=False,
-        indices=3, pipeline=[])
+        data_root=out,
+        split='test',
+        test_mode=True,
+        download=False,
+        indices=3,
+        pipeline=[])
     assert len(test_set) == 3
     assert test_set[0]['img'].shape == (28, 28)
     # The first three test images of Fashion-MNIST: ankle boot, pullover,
@@ -137,25 +141,24 @@ def fashion_batch(batch_size=2):
     generator = torch.Generator().manual_seed(0)
     return dict(
         inputs=[
-            torch.randint(0, 256, (1, 28, 28), generator=generator,
-                          dtype=torch.uint8) for _ in range(batch_size)
+            torch.randint(
+                0, 256, (1, 28, 28), generator=generator, dtype=torch.uint8)
+            for _ in range(batch_size)
         ],
-        data_samples=[
-            DataSample().set_gt_label(i) for i in range(batch_size)
-        ])
+        data_samples=[DataSample().set_gt_label(i) for i in range(batch_size)])
 
 
 def test_every_arm_has_a_config():
     names = {osp.basename(c) for c in CONFIGS}
-    assert {arm.config for arm in arms.ARMS.values()} | {
-        teacher.config for teacher in arms.TEACHERS.values()
-    } == names
+    assert {arm.config
+            for arm in arms.ARMS.values()
+            } | {teacher.config
+                 for teacher in arms.TEACHERS.values()} == names
     # every arm reads a known teacher, every mode plans known arms
-    assert {arm.teacher for arm in arms.ARMS.values()} <= {
-        None, *arms.TEACHERS
-    }
-    assert all(set(mode.plan) <= set(arms.ARMS)
-               for mode in arms.MODES.values())
+    assert {arm.teacher
+            for arm in arms.ARMS.values()} <= {None, *arms.TEACHERS}
+    assert all(
+        set(mode.plan) <= set(arms.ARMS) for mode in arms.MODES.values())
 
 
 @pytest.mark.parametrize('config', CONFIGS, ids=osp.basename)
@@ -202,9 +205,8 @@ def test_arms_distil_what_their_names_say():
         }
 
     vitkd = distiller('vitkd')
-    assert list(vitkd.distill_losses) == [
-        'loss_mimic_0', 'loss_mimic_1', 'loss_gen'
-    ]
+    assert list(
+        vitkd.distill_losses) == ['loss_mimic_0', 'loss_mimic_1', 'loss_gen']
     assert vitkd.connectors.generation.generator.__class__.__name__ == (
         'ConvGenerator')
     assert list(distiller('vitkd-nkd').distill_losses) == [
@@ -263,8 +265,9 @@ def distiller_layout(model, connector_names=None):
         }
         inputs = {}
         for argument, spec in distiller.loss_specs[name].items():
-            side = (distiller.student_recorders
-                    if spec.from_student else distiller.teacher_recorders)
+            side = (
+                distiller.student_recorders
+                if spec.from_student else distiller.teacher_recorders)
             recorder = side.get_recorder(spec.recorder)
             inputs[argument] = (spec.from_student, type(recorder).__name__,
                                 recorder.source, spec.record_idx,
@@ -298,8 +301,8 @@ def test_rewritten_config_builds_the_legacy_model(config):
     assert list(state) == list(legacy_state)
     for key, value in state.items():
         assert torch.equal(value, legacy_state[key]), key
-    assert distiller_layout(model) == distiller_layout(
-        legacy, LEGACY_CONNECTORS)
+    assert distiller_layout(model) == distiller_layout(legacy,
+                                                       LEGACY_CONNECTORS)
 
     values = []
     for built in (legacy, model):
@@ -308,8 +311,8 @@ def test_rewritten_config_builds_the_legacy_model(config):
         values.append(built(**data, mode='loss'))
     assert list(values[0]) == list(values[1])
     for key in values[0]:
-        torch.testing.assert_close(values[0][key], values[1][key], rtol=0,
-                                   atol=0)
+        torch.testing.assert_close(
+            values[0][key], values[1][key], rtol=0, atol=0)
 
 
 def test_fashion_mnist_configs_use_the_shipped_teacher():
@@ -394,8 +397,16 @@ def test_read_scalars_and_summary(tmp_path):
     records = [
         dict(lr=1e-3, loss=2.0, time=0.5, epoch=1, iter=20, step=20),
         dict(lr=1e-3, loss=1.0, time=0.3, epoch=1, iter=40, step=40),
-        {'accuracy/top1': 70.0, 'time': 0.1, 'step': 1},
-        {'accuracy/top1': 75.5, 'time': 0.1, 'step': 2},
+        {
+            'accuracy/top1': 70.0,
+            'time': 0.1,
+            'step': 1
+        },
+        {
+            'accuracy/top1': 75.5,
+            'time': 0.1,
+            'step': 2
+        },
     ]
     (vis / 'scalars.json').write_text('\n'.join(map(json.dumps, records)))
     curve, sec_per_iter = runs.read_scalars(str(tmp_path))
@@ -403,10 +414,14 @@ def test_read_scalars_and_summary(tmp_path):
     assert sec_per_iter == pytest.approx(0.4)
 
     finished = dict(
-        student=[dict(seed=s, top1=a, sec_per_iter=0.1)
-                 for s, a in enumerate((80.0, 82.0, 84.0))],
-        vitkd=[dict(seed=s, top1=a, sec_per_iter=0.2)
-               for s, a in enumerate((85.0, 85.0, 85.0))])
+        student=[
+            dict(seed=s, top1=a, sec_per_iter=0.1)
+            for s, a in enumerate((80.0, 82.0, 84.0))
+        ],
+        vitkd=[
+            dict(seed=s, top1=a, sec_per_iter=0.2)
+            for s, a in enumerate((85.0, 85.0, 85.0))
+        ])
     summary = report.summarize(finished)
     assert summary['student']['mean'] == pytest.approx(82.0)
     assert summary['student']['std'] == pytest.approx(2.0)  # sample std
@@ -423,8 +438,10 @@ COMMITTED = osp.join(REPO_ROOT, 'docs', 'fashion_mnist_results')
 
 def write_kit_dir(mode_dir, data):
     """A mode work dir as run_arms.py leaves it, from a results JSON."""
-    plan = {arm: [run['seed'] for run in runs_]
-            for arm, runs_ in data['runs'].items()}
+    plan = {
+        arm: [run['seed'] for run in runs_]
+        for arm, runs_ in data['runs'].items()
+    }
     record = {k: v for k, v in data.items() if k not in ('summary', 'runs')}
     os.makedirs(mode_dir)
     with open(osp.join(mode_dir, report.KIT_FILE), 'w') as f:

@@ -87,8 +87,8 @@ def test_method_outputs():
 
 
 def test_function_outputs():
-    import tests.helper_functions as helpers
-    recorder = FunctionOutputs('tests.helper_functions.add_one')
+    import tests.utils as helpers
+    recorder = FunctionOutputs('tests.utils.add_one')
     recorder.initialize()
     with recorder:
         helpers.add_one(3)

@@ -14,11 +14,9 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from tests.conftest import REPO_ROOT, TINY_CONFIG, make_image_folder
+from tests.utils import (MIM, PYTHON, REPO_ROOT, TINY_CONFIG,
+                         convert_to_student, make_image_folder, run)
 from vitkd_mm.registry import MODELS
-
-PYTHON = sys.executable
-MIM = osp.join(osp.dirname(sys.executable), 'mim')
 
 
 def data_options(data_root):
@@ -26,16 +24,6 @@ def data_options(data_root):
         f'{split}_dataloader.dataset.data_root={data_root}'
         for split in ('train', 'val', 'test')
     ]
-
-
-def run(cmd, **kwargs):
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO_ROOT)
-    result = subprocess.run(
-        cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-        **kwargs)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
-        -3000:]
-    return result.stdout + result.stderr
 
 
 def free_port():
@@ -112,7 +100,7 @@ def test_exported_student_loads_strictly(trained, tmp_path):
     from mmengine.registry import DefaultScope
     src = osp.join(trained['work_dir'], 'epoch_2.pth')
     dst = str(tmp_path / 'student.pth')
-    run([PYTHON, 'tools/model_converters/convert_to_student.py', src, dst])
+    convert_to_student(src, dst)
     student = torch.load(dst)
     assert set(student) == {'meta', 'state_dict'}
     keys = list(student['state_dict'])

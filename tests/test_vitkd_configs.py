@@ -6,7 +6,7 @@ import torch
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 
-from tests.conftest import REPO_ROOT
+from tests.utils import REPO_ROOT
 from vitkd_mm.registry import MODELS
 
 pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
@@ -179,7 +179,7 @@ def test_mim_train_deit_t_vitkd_on_small_local_data(tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import make_image_folder
+    from tests.utils import make_image_folder
     root = tmp_path / 'imagenet'
     for split, per_class in (('train', 2), ('val', 1)):
         make_image_folder(str(root / split), num_classes=2,
@@ -214,3 +214,19 @@ def test_mim_train_deit_t_vitkd_on_small_local_data(tmp_path):
         assert f'{key}: ' in log, key
     assert 'accuracy/top1' in log
     assert (work_dir / 'student.pth').exists()
+
+
+def test_model_index_lists_the_metafile_of_every_config():
+    """model-index.yml -> configs/vitkd/metafile.yml, whose models name
+    existing configs: all the DeiT configs of this folder."""
+    import yaml
+    with open(osp.join(REPO_ROOT, 'model-index.yml')) as f:
+        index = yaml.safe_load(f)
+    assert index['Import'] == ['configs/vitkd/metafile.yml']
+    with open(osp.join(REPO_ROOT, index['Import'][0])) as f:
+        metafile = yaml.safe_load(f)
+    for collection in metafile['Collections']:
+        assert osp.isfile(osp.join(REPO_ROOT, collection['README']))
+    configs = [model['Config'] for model in metafile['Models']]
+    assert all(osp.isfile(osp.join(REPO_ROOT, c)) for c in configs), configs
+    assert sorted(osp.basename(c)[:-3] for c in configs) == sorted(CONFIGS)

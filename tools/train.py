@@ -99,7 +99,8 @@ def main():
     run_training(cfg)
     if dist.is_initialized():
         # The wrapped model holds the group and the Runner sits in reference
-        # cycles: collect it first, so destroying the group ends gloo's threads.
+        # cycles: collect it first, so destroying the group ends gloo's
+        # threads.
         gc.collect()
         dist.destroy_process_group()
 

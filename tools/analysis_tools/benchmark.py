@@ -481,9 +481,8 @@ def analyse(args, results: dict) -> dict:
         arm: dict(label=ARMS[arm], **summarize(runs))
         for arm, runs in results.items()
     }
-    metrics = ['time', 'peak', 'step'] if cuda else [
-        'time', 'cpu_time', 'peak', 'step'
-    ]
+    metrics = ['time', 'peak', 'step'
+               ] if cuda else ['time', 'cpu_time', 'peak', 'step']
     ratios = {
         arm: {
             ref: {
@@ -496,8 +495,8 @@ def analyse(args, results: dict) -> dict:
     }
     split = {}
     for key in metrics[:-2]:  # the time metrics
-        floor, full, rest = (arms[arm][key]
-                             for arm in ('floor', 'vitkd_nkd', 'no_generator'))
+        floor, full, rest = (
+            arms[arm][key] for arm in ('floor', 'vitkd_nkd', 'no_generator'))
         split[key] = dict(
             rest=(rest - floor) / floor, generator=(full - rest) / floor)
     return dict(

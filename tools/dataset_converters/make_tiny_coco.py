@@ -29,8 +29,11 @@ from PIL import Image, ImageDraw
 
 COCO_CLASSES = CocoDataset.METAINFO['classes']
 #: Synthetic category per number of polygon vertices, and its colour.
-SHAPES = {3: ('person', (220, 40, 40)), 4: ('car', (40, 200, 60)),
-          5: ('dog', (40, 80, 220))}
+SHAPES = {
+    3: ('person', (220, 40, 40)),
+    4: ('car', (40, 200, 60)),
+    5: ('dog', (40, 80, 220))
+}
 LABELME_COCO = ('/usr/share/doc/labelme-examples/examples/'
                 'instance_segmentation/data_dataset_coco')
 #: Pascal VOC names (labelme example) whose COCO name differs.
@@ -53,8 +56,8 @@ def coco_categories():
 
 def polygon_area(xs, ys):
     """Shoelace area of a simple polygon."""
-    return 0.5 * abs(float(np.dot(xs, np.roll(ys, 1)) -
-                           np.dot(ys, np.roll(xs, 1))))
+    return 0.5 * abs(
+        float(np.dot(xs, np.roll(ys, 1)) - np.dot(ys, np.roll(xs, 1))))
 
 
 def random_polygon(rng, height, width):
@@ -69,8 +72,9 @@ def random_polygon(rng, height, width):
     cy = rng.uniform(radius, height - radius)
     # points on a circle in angular order make a convex polygon
     spacing = 2 * math.pi / num_vertices
-    angles = (rng.uniform(0, 2 * math.pi) + spacing * np.arange(num_vertices)
-              + spacing * rng.uniform(-0.3, 0.3, num_vertices))
+    angles = (
+        rng.uniform(0, 2 * math.pi) + spacing * np.arange(num_vertices) +
+        spacing * rng.uniform(-0.3, 0.3, num_vertices))
     points = np.stack(
         [cx + radius * np.cos(angles), cy + radius * np.sin(angles)], axis=1)
     return num_vertices, points.round(2)
@@ -107,12 +111,9 @@ def synthetic_split(out_dir, split, num_images, first_id, rng):
         file_name = f'{image_id:012d}.jpg'
         image.save(osp.join(out_dir, f'{split}2017', file_name), quality=95)
         images.append(
-            dict(id=image_id, file_name=file_name, height=height,
-                 width=width))
+            dict(id=image_id, file_name=file_name, height=height, width=width))
     return dict(
-        images=images,
-        annotations=annotations,
-        categories=coco_categories())
+        images=images, annotations=annotations, categories=coco_categories())
 
 
 def labelme_coco(src_dir):
@@ -147,9 +148,7 @@ def labelme_coco(src_dir):
                 bbox=ann['bbox'],
                 iscrowd=ann['iscrowd']))
     return dict(
-        images=images,
-        annotations=annotations,
-        categories=coco_categories())
+        images=images, annotations=annotations, categories=coco_categories())
 
 
 def write_json(out_dir, split, coco):
@@ -165,8 +164,8 @@ def make_synthetic(out_dir, num_train=4, num_val=2, seed=0):
     rng = np.random.default_rng(seed)
     train = synthetic_split(out_dir, 'train', num_train, 1, rng)
     val = synthetic_split(out_dir, 'val', num_val, num_train + 1, rng)
-    return (write_json(out_dir, 'train', train),
-            write_json(out_dir, 'val', val))
+    return (write_json(out_dir, 'train',
+                       train), write_json(out_dir, 'val', val))
 
 
 def make_labelme(out_dir, src_dir=LABELME_COCO):

@@ -162,7 +162,8 @@ def prepare(src_dir, out_dir, shapes=SHAPES, force=False):
             raise FileNotFoundError(
                 f'{name}(.gz) not found in {src_dir}. On Debian/Ubuntu '
                 '`apt install dataset-fashion-mnist`; else point --src '
-                '(tools/fashion_mnist/run_arms.py: --data-src) at a folder with '
+                '(tools/fashion_mnist/run_arms.py: --data-src) at a folder '
+                'with '
                 'the files, or pass --download.')
         opener = gzip.open if src.endswith('.gz') else open
         tmp = dst + '.tmp'
@@ -195,8 +196,7 @@ def parse_args():
         '--src',
         default=DEFAULT_SRC,
         help='folder with the *-ubyte(.gz) files (default: Debian package)')
-    parser.add_argument(
-        '--out', default=DEFAULT_OUT, help='output data_root')
+    parser.add_argument('--out', default=DEFAULT_OUT, help='output data_root')
     parser.add_argument(
         '--download',
         action='store_true',

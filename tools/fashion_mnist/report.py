@@ -21,7 +21,7 @@ import sys
 if __name__ == '__main__':  # run as a script: put tools/ on the path
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from fashion_mnist.arms import ARMS, CLAIMS, MAIN_ARMS  # noqa: E402
+from fashion_mnist.arms import ARMS, CLAIMS, MAIN_ARMS
 
 KIT_FILE = 'kit.json'
 
@@ -162,11 +162,12 @@ def write_plots(prefix, summary, results, teacher):
     stds = [summary[a]['std'] for a in arms]
     ax.bar(range(len(arms)), means, yerr=stds, capsize=4, color='#8fb3d9')
     for i, arm in enumerate(arms):
-        ax.scatter([i] * summary[arm]['n'],
-                   summary[arm]['top1'],
-                   s=12,
-                   color='k',
-                   zorder=3)
+        ax.scatter(
+            [i] * summary[arm]['n'],
+            summary[arm]['top1'],
+            s=12,
+            color='k',
+            zorder=3)
     high = max(means)
     if teacher is not None and teacher['top1'] is not None:
         ax.axhline(teacher['top1'], color='r', ls='--', label='teacher')
@@ -296,7 +297,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--out-dir', default='docs', help='where tables, JSON, plots go')
     parser.add_argument(
-        '--name', help='file name stem (default: fashion_mnist_results, '
+        '--name',
+        help='file name stem (default: fashion_mnist_results, '
         '_<mode> appended except in full mode)')
     return parser.parse_args(argv)
 

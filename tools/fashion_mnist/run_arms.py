@@ -47,13 +47,13 @@ TOOLS = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if __name__ == '__main__':  # run as a script: put tools/ on the path
     sys.path.insert(0, TOOLS)
 
-from dataset_converters.prepare_fashion_mnist import (  # noqa: E402
-    DEFAULT_OUT, DEFAULT_SRC, download, is_prepared, prepare)
-from fashion_mnist import runs  # noqa: E402
-from fashion_mnist.arms import (ARMS, MAIN_ARMS, MODES,  # noqa: E402
-                                config_path)
-from fashion_mnist.report import (KIT_FILE, fmt, run_cost,  # noqa: E402
-                                  summarize, write_report)
+from dataset_converters.prepare_fashion_mnist import (DEFAULT_OUT, DEFAULT_SRC,
+                                                      download, is_prepared,
+                                                      prepare)
+from fashion_mnist import runs
+from fashion_mnist.arms import ARMS, MAIN_ARMS, MODES, config_path
+from fashion_mnist.report import (KIT_FILE, fmt, run_cost, summarize,
+                                  write_report)
 
 REPO = osp.dirname(TOOLS)
 
@@ -140,8 +140,7 @@ def data_options(data_root):
         return []
     return [
         f'{loader}.dataset.data_root={data_root}'
-        for loader in ('train_dataloader', 'val_dataloader',
-                       'test_dataloader')
+        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
     ]
 
 
@@ -170,8 +169,8 @@ def plan_jobs(plan, mode_dir, epochs, teachers, data_opts):
         for seed in seeds:
             work_dir = osp.join(mode_dir, arm, f'seed{seed}')
             name = f'[{len(jobs) + 1}/{num_runs}] {arm} seed {seed}'
-            jobs.append((arm, name, config_path(spec.config), work_dir, seed,
-                         options))
+            jobs.append(
+                (arm, name, config_path(spec.config), work_dir, seed, options))
     return jobs
 
 
@@ -245,8 +244,7 @@ def main(argv=None):
         print_demo(summary, results, teachers['teacher'], epochs, total)
         return
 
-    command = shlex.join(
-        ['python', 'tools/fashion_mnist/run_arms.py', *argv])
+    command = shlex.join(['python', 'tools/fashion_mnist/run_arms.py', *argv])
     record = dict(
         mode=args.mode,
         epochs=epochs,

@@ -224,8 +224,7 @@ def checkpoint_record(path):
     return record
 
 
-def get_teacher(name, root, data_opts, python, checkpoint=None,
-                retrain=False):
+def get_teacher(name, root, data_opts, python, checkpoint=None, retrain=False):
     """A teacher's record (with its ``checkpoint``): the given checkpoint,
     the shipped one, else trained once in ``root/<name>_<epochs>e`` (or
     reused from there), in that order of preference."""
