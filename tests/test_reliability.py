@@ -9,7 +9,7 @@ from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper
 from torch import nn
 
-from tests.conftest import fake_batch, tiny_distill_cfg
+from tests.utils import fake_batch, tiny_distill_cfg
 from vitkd_mm.models import (GenerationConnector, GenerationLoss, MimicLoss,
                              NKDLoss)
 from vitkd_mm.models.recorders import (MethodOutputs, RecorderManager,

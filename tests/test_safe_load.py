@@ -16,7 +16,7 @@ from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 
-from tests.conftest import TINY_CONFIG, tiny_distill_cfg
+from tests.utils import TINY_CONFIG, tiny_distill_cfg
 from vitkd_mm.registry import MODELS
 from vitkd_mm.utils import (UnreadableCheckpointError, UnsafeCheckpointError,
                             checkpoint_loading, restricted_pickle,

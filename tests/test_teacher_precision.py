@@ -7,7 +7,7 @@ import torch
 from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
 
-from tests.conftest import fake_batch, tiny_distill_cfg
+from tests.utils import fake_batch, tiny_distill_cfg
 from tests.test_training import tiny_runner_cfg
 from vitkd_mm.models.algorithms import single_teacher_distill
 from vitkd_mm.models.algorithms.teacher_precision import (TeacherPrecision,

@@ -1,6 +1,6 @@
 # A tiny ViT -> ViT distillation, configured only through the MMRazor
 # vocabulary, for tests. Point `data_root` at a folder made by
-# tests/conftest.py::make_image_folder.
+# tests/utils.py::make_image_folder.
 _base_ = ['mmpretrain::_base_/default_runtime.py']
 
 custom_imports = dict(imports=['vitkd_mm'], allow_failed_imports=False)
