@@ -49,8 +49,8 @@ def test_teacher_frozen_in_eval_and_unchanged_by_training():
     assert changed, 'the student should train'
     assert set(logs[0]) == {'loss', 'student.loss', 'distill.loss_mimic'}
     torch.testing.assert_close(
-        logs[0]['loss'], logs[0]['student.loss'] +
-        logs[0]['distill.loss_mimic'])
+        logs[0]['loss'],
+        logs[0]['student.loss'] + logs[0]['distill.loss_mimic'])
 
 
 def test_train_call_keeps_teacher_in_eval():
@@ -239,8 +239,7 @@ def test_teacher_head_runs_when_a_loss_reads_its_logits():
         loss_nkd=dict(
             logit_s=dict(from_student=True, recorder='logits'),
             logit_t=dict(from_student=False, recorder='logits'),
-            gt_label=dict(from_student=True, recorder='labels',
-                          data_idx=1)))
+            gt_label=dict(from_student=True, recorder='labels', data_idx=1)))
     model = MODELS.build(cfg)
     head_calls = count_calls(model.teacher.head.layers.head)
     logs = train_steps(model, steps=1)

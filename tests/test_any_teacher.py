@@ -49,8 +49,8 @@ def loss_inputs(model, inputs, labels=(0, 1)):
     seen = {}
     for name, loss in model.distiller.distill_losses.items():
         loss.register_forward_pre_hook(
-            lambda module, args, kwargs, name=name: seen.update(
-                {name: kwargs}),
+            lambda module, args, kwargs, name=name: seen.update({name: kwargs}
+                                                                ),
             with_kwargs=True)
     samples = [DataSample().set_gt_label(label) for label in labels]
     model.loss(inputs, samples)
@@ -73,16 +73,24 @@ def raw_tokens(classifier, inputs):
     [
         (dict(type='VisionTransformer', arch='deit-tiny', img_size=224),
          (192, 1, 'backbone.ln1')),
-        (dict(type='DistilledVisionTransformer', arch='deit-tiny',
-              img_size=224), (192, 2, 'backbone.ln1')),
+        (dict(
+            type='DistilledVisionTransformer', arch='deit-tiny', img_size=224),
+         (192, 2, 'backbone.ln1')),
         (dict(type='DeiT3', arch='s', img_size=224), (384, 1, 'backbone.ln1')),
-        (dict(type='VisionTransformer', arch='dinov2-small', img_size=224,
-              patch_size=14, layer_scale_init_value=1e-5),
-         (384, 1, 'backbone.ln1')),
+        (dict(
+            type='VisionTransformer',
+            arch='dinov2-small',
+            img_size=224,
+            patch_size=14,
+            layer_scale_init_value=1e-5), (384, 1, 'backbone.ln1')),
         # EVA-02 has no final norm: the deep feature is its last block's
-        (dict(type='ViTEVA02', arch='s', img_size=336, patch_size=14,
-              final_norm=False, out_type='avg_featmap'),
-         (384, 1, 'backbone.layers.11')),
+        (dict(
+            type='ViTEVA02',
+            arch='s',
+            img_size=336,
+            patch_size=14,
+            final_norm=False,
+            out_type='avg_featmap'), (384, 1, 'backbone.layers.11')),
     ])
 def test_vit_layout_of_real_backbones(backbone, expected):
     model = MODELS.build(classifier(backbone))
@@ -98,8 +106,12 @@ def test_dims_and_grids_read_from_deit_t_and_dinov2_s():
         dict(type='VisionTransformer', arch='deit-tiny', img_size=224), 192)
     student['head']['num_classes'] = 3
     teacher = classifier(
-        dict(type='VisionTransformer', arch='dinov2-small', img_size=224,
-             patch_size=14, layer_scale_init_value=1e-5))
+        dict(
+            type='VisionTransformer',
+            arch='dinov2-small',
+            img_size=224,
+            patch_size=14,
+            layer_scale_init_value=1e-5))
     model = distill(student, teacher)
     connectors = model.distiller.connectors
     assert (connectors.mimic0.proj.in_features,
@@ -167,12 +179,16 @@ def test_config_grid_is_checked_not_used_to_reshape():
     student = classifier(tiny_vit(8, (16, 32), 4), 8)
     teacher = classifier(tiny_vit(16, (16, 32), 4), 16)
     model = distill(student, teacher, dict(patch_resolution=(8, 4)))
-    with pytest.raises(ValueError, match=r'patch_resolution=\(8, 4\) but the '
-                       r'input gives a \(4, 8\) token grid'):
+    with pytest.raises(
+            ValueError,
+            match=r'patch_resolution=\(8, 4\) but the '
+            r'input gives a \(4, 8\) token grid'):
         loss_inputs(model, torch.randn(2, 3, 16, 32))
     model = distill(student, teacher, dict(teacher_patch_resolution=(8, 4)))
-    with pytest.raises(ValueError, match=r'TokenGridAlign: patch_resolution='
-                       r'\(8, 4\) but the input gives a \(4, 8\)'):
+    with pytest.raises(
+            ValueError,
+            match=r'TokenGridAlign: patch_resolution='
+            r'\(8, 4\) but the input gives a \(4, 8\)'):
         loss_inputs(model, torch.randn(2, 3, 16, 32))
 
 
@@ -181,24 +197,29 @@ def test_unalignable_grid_is_an_error():
     against the student's 4 x 8: not the same image."""
     student = classifier(tiny_vit(8, (16, 32), 4), 8)
     teacher = classifier(tiny_vit(16, (16, 32), 4), 16)
-    model = distill(
-        student, teacher, teacher_input=dict(size=(32, 16)))
-    with pytest.raises(ValueError, match=r'cannot align a \(8, 4\) token grid '
-                       r'to \(4, 8\): their aspect ratios differ'):
+    model = distill(student, teacher, teacher_input=dict(size=(32, 16)))
+    with pytest.raises(
+            ValueError,
+            match=r'cannot align a \(8, 4\) token grid '
+            r'to \(4, 8\): their aspect ratios differ'):
         loss_inputs(model, torch.randn(2, 3, 16, 32))
     model = distill(student, classifier(tiny_vit(16, 28, 7), 16),
                     dict(grid_align=None))
-    with pytest.raises(ValueError, match=r"token grid \(4, 4\) differs from "
-                       r"the student's \(7, 7\) and mode=None"):
+    with pytest.raises(
+            ValueError,
+            match=r"token grid \(4, 4\) differs from "
+            r"the student's \(7, 7\) and mode=None"):
         loss_inputs(model, torch.randn(2, 3, 28, 28))
 
 
 def test_headless_teacher_with_nkd_is_refused():
     student = classifier(tiny_vit(8, 28, 4), 8)
     teacher = classifier(tiny_vit(16, 28, 4))  # no head
-    with pytest.raises(ValueError, match=r"distiller.nkd needs the teacher's "
-                       r'logits, but the teacher \(ImageClassifier\) has no '
-                       'head'):
+    with pytest.raises(
+            ValueError,
+            match=r"distiller.nkd needs the teacher's "
+            r'logits, but the teacher \(ImageClassifier\) has no '
+            'head'):
         distill(student, teacher, dict(nkd=dict(gamma=1.0)))
     distill(student, teacher)  # feature losses only: fine
 
@@ -210,10 +231,12 @@ def test_non_vit_teacher_needs_explicit_settings():
         backbone=dict(type='ResNet', depth=18, out_indices=(3, )),
         neck=dict(type='GlobalAveragePooling'),
         head=dict(type='LinearClsHead', num_classes=3, in_channels=512))
-    with pytest.raises(ValueError, match=r'cannot read teacher_dims, '
-                       'teacher_extra_tokens, teacher_deep_source from the '
-                       r'teacher \(ResNet is no mmpretrain VisionTransformer'
-                       r'\); set them in model.distiller'):
+    with pytest.raises(
+            ValueError,
+            match=r'cannot read teacher_dims, '
+            'teacher_extra_tokens, teacher_deep_source from the '
+            r'teacher \(ResNet is no mmpretrain VisionTransformer'
+            r'\); set them in model.distiller'):
         distill(student, teacher, dict(deep=None, grid_source=None))
 
 
@@ -247,15 +270,19 @@ def test_teacher_input_is_renormalised_and_resized(where):
         lambda module, args: seen.append(args[0]))
     raw = torch.randint(0, 256, (2, 3, 28, 28), dtype=torch.uint8)  # BGR
     data = model.data_preprocessor(
-        dict(inputs=list(raw),
-             data_samples=[DataSample().set_gt_label(0)] * 2), True)
+        dict(
+            inputs=list(raw), data_samples=[DataSample().set_gt_label(0)] * 2),
+        True)
     model.loss(data['inputs'], data['data_samples'])
     # independent reference: from the raw BGR image, the teacher's own
     # normalisation (BGR order, no flip), then the resize
     mean_t = torch.tensor(teacher_norm['mean']).view(1, 3, 1, 1)
     std_t = torch.tensor(teacher_norm['std']).view(1, 3, 1, 1)
-    expected = F.interpolate((raw.float() - mean_t) / std_t, size=(35, 35),
-                             mode='bilinear', align_corners=False)
+    expected = F.interpolate(
+        (raw.float() - mean_t) / std_t,
+        size=(35, 35),
+        mode='bilinear',
+        align_corners=False)
     torch.testing.assert_close(seen[0], expected)
     # the same through the formula on the student's batch
     x = data['inputs']  # RGB, student-normalised
@@ -264,8 +291,8 @@ def test_teacher_input_is_renormalised_and_resized(where):
     formula = ((x * std_s + mean_s).flip(1) - mean_t) / std_t
     torch.testing.assert_close(
         seen[0],
-        F.interpolate(formula, size=(35, 35), mode='bilinear',
-                      align_corners=False))
+        F.interpolate(
+            formula, size=(35, 35), mode='bilinear', align_corners=False))
     # the student's own forward sees its batch unchanged
     assert data['inputs'].shape == (2, 3, 28, 28)
 
@@ -273,8 +300,9 @@ def test_teacher_input_is_renormalised_and_resized(where):
 def test_teacher_input_errors():
     student = classifier(tiny_vit(8, 28, 4), 8)
     teacher = classifier(tiny_vit(16, 28, 4), 16)
-    with pytest.raises(KeyError, match=r"teacher_input has unknown key\(s\) "
-                       r"\['bgr'\]"):
+    with pytest.raises(
+            KeyError, match=r"teacher_input has unknown key\(s\) "
+            r"\['bgr'\]"):
         distill(student, teacher, teacher_input=dict(bgr=True))
     with pytest.raises(ValueError, match='teacher_input.size must be'):
         distill(student, teacher, teacher_input=dict(size=(1, 2, 3)))

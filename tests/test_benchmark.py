@@ -67,6 +67,13 @@ def test_benchmark_tiny_pair_cpu(tmp_path):
         assert split['rest'] == pytest.approx((rest - floor) / floor)
         assert split['generator'] == pytest.approx((full - rest) / floor)
 
+    # the NaN guard's share: (c) ViTKD+NKD against itself without it
+    assert set(report['guard']) == {'time', 'cpu_time'}
+    for key, share in report['guard'].items():
+        full, unchecked = (
+            arms[arm][key] for arm in ('vitkd_nkd', 'unchecked'))
+        assert share == pytest.approx((full - unchecked) / unchecked)
+
     # the CPU's bf16 support, as its flags say
     flags = teacher_precision.cpu_bf16_flags()
     assert (report['cpu_bf16'].startswith('native bf16: ' + ', '.join(flags))
@@ -137,3 +144,22 @@ def test_bf16_arm_is_its_fp32_arm_with_a_bf16_teacher(mmpretrain_scope, arm):
         benchmark.load_config('tiny', arm + '_bf16'), arm + '_bf16')
     assert model.teacher_precision.dtype == torch.bfloat16
     assert all(p.dtype == torch.float32 for p in model.teacher.parameters())
+
+
+def test_unchecked_arm_is_vitkd_nkd_without_the_guard(mmpretrain_scope):
+    """(c-) builds ViTKD+NKD with check_finite off, all else the same: it
+    returns a NaN loss where (c) raises."""
+    import vitkd_mm  # noqa: F401
+
+    cfg = benchmark.load_config('tiny', 'unchecked')
+    assert cfg.model.pop('check_finite') is False
+    assert cfg.model == benchmark.load_config('tiny', 'vitkd_nkd').model
+    nan = {'loss': torch.tensor(float('nan'))}
+    unchecked = benchmark.build_arm(
+        benchmark.load_config('tiny', 'unchecked'), 'unchecked')
+    loss, _ = unchecked.parse_losses(nan)
+    assert torch.isnan(loss)
+    full = benchmark.build_arm(
+        benchmark.load_config('tiny', 'vitkd_nkd'), 'vitkd_nkd')
+    with pytest.raises(FloatingPointError, match='Non-finite loss'):
+        full.parse_losses(nan)

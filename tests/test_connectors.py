@@ -109,8 +109,8 @@ def test_build_from_registries():
                                       ((14, 14), 0.5)])
 def test_masking_keeps_int_n_one_minus_r(hw, ratio):
     N = hw[0] * hw[1]
-    connector = GenerationConnector(4, 4, mask_ratio=ratio,
-                                    patch_resolution=hw)
+    connector = GenerationConnector(
+        4, 4, mask_ratio=ratio, patch_resolution=hw)
     connector.generator = PassThrough()
     _, mask = connector(torch.rand(3, 1 + N, 4))
     len_keep = int(N * (1 - ratio))
@@ -216,11 +216,15 @@ def test_non_square_grid_all_generators(generator):
     out.sum().backward()
     assert all(p.grad is not None for p in connector.parameters())
     # a wrong grid raises, hw_shape given or from patch_resolution
-    with pytest.raises(ValueError, match=r'hw_shape=\(12, 21\) gives 252 '
-                       'tokens but the sequence has N=240'):
+    with pytest.raises(
+            ValueError,
+            match=r'hw_shape=\(12, 21\) gives 252 '
+            'tokens but the sequence has N=240'):
         GenerationConnector(6, 8)(x, hw_shape=(12, 21))
-    with pytest.raises(ValueError, match=r'patch_resolution=\(12, 20\) gives '
-                       '240 tokens but the sequence has N=238'):
+    with pytest.raises(
+            ValueError,
+            match=r'patch_resolution=\(12, 20\) gives '
+            '240 tokens but the sequence has N=238'):
         connector(x[:, :-2])
 
 
@@ -230,8 +234,10 @@ def test_patch_resolution_is_checked_against_hw_shape():
     connector = GenerationConnector(4, 4, patch_resolution=(8, 4))
     assert connector.patch_resolution == (8, 4)
     x = torch.rand(1, 1 + 32, 4)
-    with pytest.raises(ValueError, match=r'patch_resolution=\(8, 4\) but the '
-                       r'input gives a \(4, 8\) token grid'):
+    with pytest.raises(
+            ValueError,
+            match=r'patch_resolution=\(8, 4\) but the '
+            r'input gives a \(4, 8\) token grid'):
         connector(x, hw_shape=(4, 8))
     assert connector(x, hw_shape=(8, 4))[0].shape == (1, 32, 4)
     connector = GenerationConnector(4, 4, patch_resolution=[2, 6])
@@ -249,8 +255,10 @@ def test_generation_connector_errors():
             match=r"Unknown generator 'mlp'; valid generators are "
             r"\['conv', 'self_attn', 'cross_attn'\]"):
         GenerationConnector(4, 4, generator='mlp')
-    with pytest.raises(ValueError, match='num_heads=3 must be a positive '
-                       'divisor of the teacher dims 8'):
+    with pytest.raises(
+            ValueError,
+            match='num_heads=3 must be a positive '
+            'divisor of the teacher dims 8'):
         GenerationConnector(4, 8, generator='self_attn', num_heads=3)
     with pytest.raises(ValueError, match='patch_resolution must be a pos'):
         GenerationConnector(4, 4, patch_resolution=(2, 2, 2))
@@ -260,4 +268,5 @@ def test_generation_connector_errors():
         GenerationConnector(4, 8, patch_resolution=2)(torch.rand(1, 5, 8))
     with pytest.raises(ValueError, match='leaves no visible token out of N=3'):
         GenerationConnector(
-            4, 4, mask_ratio=0.8, patch_resolution=(1, 3))(torch.rand(1, 4, 4))
+            4, 4, mask_ratio=0.8, patch_resolution=(1, 3))(
+                torch.rand(1, 4, 4))

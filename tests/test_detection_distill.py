@@ -102,9 +102,10 @@ def test_config_layout():
     assert 'data_preprocessor' not in cfg
     assert cfg.default_scope == 'mmdet'
     assert cfg.custom_imports.imports == ['vitkd_mm']
-    losses = model.distiller.distill_losses
-    assert [losses[name].loss_weight
-            for name in DISTILL_LOSSES] == [3e-5, 3e-5, 3e-6]
+    # the ImageNet preset, its grids read per batch from the patch
+    # embeddings, the paper's weights
+    assert model.distiller == dict(
+        type='ViTKDDistiller', mimic_weight=3e-5, generation_weight=3e-6)
 
 
 def test_one_train_step_on_a_non_square_batch():
@@ -156,6 +157,11 @@ def test_one_train_step_on_a_non_square_batch():
     assert all(torch.isfinite(value) for value in log.values())
     assert all(log[f'distill.{key}'] > 0 for key in DISTILL_LOSSES)
     assert grids == [(12, 20)]
+    losses = model.distiller.distill_losses
+    assert [losses[name].loss_weight
+            for name in DISTILL_LOSSES] == [3e-5, 3e-5, 3e-6]
+    assert model.distiller.connectors.mimic0.proj.in_features == 192
+    assert model.distiller.connectors.generation.teacher_dims == 384
     assert backbone_inputs['student'].shape == (2, 3, 192, 320)
     torch.testing.assert_close(backbone_inputs['teacher'],
                                backbone_inputs['student'])

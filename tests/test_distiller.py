@@ -35,11 +35,10 @@ def test_valid_config_builds_and_drops_unused_connector():
 
 
 @pytest.mark.parametrize('change, error, message', [
-    (lambda c: c['distill_losses'].update(
-        loss_mimic=dict(type='NoSuchLoss')), KeyError,
+    (lambda c: c['distill_losses'].update(loss_mimic=dict(type='NoSuchLoss')),
+     KeyError,
      r"distill_losses.loss_mimic: unknown type 'NoSuchLoss'.*MimicLoss"),
-    (lambda c: c['loss_forward_mappings'].update(
-        loss_other=dict()), KeyError,
+    (lambda c: c['loss_forward_mappings'].update(loss_other=dict()), KeyError,
      r'loss_forward_mappings.loss_other names no loss.*loss_mimic'),
     (lambda c: c['loss_forward_mappings'].pop('loss_mimic'), KeyError,
      r'distill_losses.loss_mimic has no entry in loss_forward_mappings'),
@@ -82,20 +81,24 @@ def test_invalid_mapping_names_the_key(change, error, message):
 
 
 def test_recorder_source_that_names_no_module():
-    with pytest.raises(ValueError,
-                       match=r"student_recorders.block0: .*"
-                       r"source='backbone.layers.9' names no module"):
-        build_model(student_recorders=dict(
-            block0=dict(type='ModuleOutputs', source='backbone.layers.9')))
+    with pytest.raises(
+            ValueError,
+            match=r"student_recorders.block0: .*"
+            r"source='backbone.layers.9' names no module"):
+        build_model(
+            student_recorders=dict(
+                block0=dict(type='ModuleOutputs', source='backbone.layers.9')))
     with pytest.raises(ValueError, match=r'teacher_recorders.block0'):
-        build_model(teacher_recorders=dict(
-            block0=dict(type='ModuleOutputs', source='backbone.nope')))
+        build_model(
+            teacher_recorders=dict(
+                block0=dict(type='ModuleOutputs', source='backbone.nope')))
 
 
 def test_connector_runs_once_per_input_per_step():
     """Two entries reading one connector get outputs of one call."""
     cfg = distiller_cfg()
-    cfg['distill_losses']['loss_twice'] = dict(cfg['distill_losses']['loss_mimic'])
+    cfg['distill_losses']['loss_twice'] = dict(
+        cfg['distill_losses']['loss_mimic'])
     cfg['loss_forward_mappings']['loss_twice'] = copy.deepcopy(
         cfg['loss_forward_mappings']['loss_mimic'])
     distiller = ConfigurableDistiller(**cfg)
@@ -139,15 +142,18 @@ def generation_cfg(hw_for_mask=True):
     cfg['connectors']['gen'] = dict(
         type='GenerationConnector', student_dims=16, teacher_dims=24)
     cfg['distill_losses']['loss_gen'] = dict(type='GenerationLoss')
-    mask = dict(recorder='deep', from_student=True, connector='gen',
-                connector_idx=1)
+    mask = dict(
+        recorder='deep', from_student=True, connector='gen', connector_idx=1)
     if hw_for_mask:
         mask['connector_kwargs'] = dict(hw_shape=grid)
     cfg['loss_forward_mappings']['loss_gen'] = dict(
-        preds_S=dict(recorder='deep', from_student=True, connector='gen',
-                     connector_idx=0, connector_kwargs=dict(hw_shape=grid)),
-        preds_T=dict(recorder='deep', from_student=False,
-                     connector='tokens'),
+        preds_S=dict(
+            recorder='deep',
+            from_student=True,
+            connector='gen',
+            connector_idx=0,
+            connector_kwargs=dict(hw_shape=grid)),
+        preds_T=dict(recorder='deep', from_student=False, connector='tokens'),
         mask=mask)
     return cfg
 
@@ -173,8 +179,10 @@ def test_connector_kwargs_pass_the_recorded_grid():
 
 
 def test_connector_kwargs_must_agree_between_shared_entries():
-    with pytest.raises(KeyError, match=r'loss_gen.mask and .*loss_gen.'
-                       r"preds_S read the same call of connector 'gen'"):
+    with pytest.raises(
+            KeyError,
+            match=r'loss_gen.mask and .*loss_gen.'
+            r"preds_S read the same call of connector 'gen'"):
         ConfigurableDistiller(**generation_cfg(hw_for_mask=False))
 
 
@@ -184,7 +192,9 @@ def test_connector_kwargs_unknown_argument():
         kwargs = cfg['loss_forward_mappings']['loss_gen'][entry][
             'connector_kwargs']
         kwargs['grid'] = kwargs.pop('hw_shape')
-    with pytest.raises(KeyError, match=r'connector_kwargs: '
-                       r"GenerationConnector.forward takes no argument.*"
-                       r"'grid'.*Valid arguments: hw_shape"):
+    with pytest.raises(
+            KeyError,
+            match=r'connector_kwargs: '
+            r"GenerationConnector.forward takes no argument.*"
+            r"'grid'.*Valid arguments: hw_shape"):
         ConfigurableDistiller(**cfg)

@@ -170,7 +170,10 @@ def test_config_builds_and_trains_one_step(config):
     assert train_set.type == 'FashionMNIST'
     assert train_set.data_root == 'data/fashion_mnist'
     assert cfg.val_dataloader.dataset.test_mode is True
-    is_teacher = 'teacher' in osp.basename(config)
+    is_teacher = osp.basename(config) in {
+        teacher.config
+        for teacher in arms.TEACHERS.values()
+    }
     assert train_set.indices == (None if is_teacher else 10000)
     assert cfg.train_cfg.max_epochs == (10 if is_teacher else 15)
 
@@ -180,15 +183,18 @@ def test_config_builds_and_trains_one_step(config):
     if 'distiller' not in cfg.model:
         assert set(losses) == {'loss'}
         return
-    # The distiller: a 48-dim student, a 96-dim teacher on a 7 x 7 grid.
+    # The distiller: a 48-dim student on a 7 x 7 grid, a 96-dim teacher on
+    # a 7 x 7 grid, or 4 x 4 with 7 px patches (the grid-mismatch arms).
     assert model.architecture.backbone.embed_dims == 48
+    assert model.architecture.backbone.patch_resolution == (7, 7)
     assert model.teacher.backbone.embed_dims == 96
-    assert model.teacher.backbone.patch_resolution == (7, 7)
+    teacher_grid = (4, 4) if 'teacher-p7' in config else (7, 7)
+    assert model.teacher.backbone.patch_resolution == teacher_grid
     expected = {f'distill.{k}' for k in model.distiller.distill_losses}
     assert set(losses) == {'student.loss'} | expected
-    for connector in model.distiller.connectors.values():
-        if hasattr(connector, 'patch_resolution'):
-            assert connector.patch_resolution == (7, 7)
+    connectors = model.distiller.connectors
+    if 'generation' in connectors and 'teacher-p7' not in config:
+        assert connectors.generation.patch_resolution == (7, 7)
 
 
 def test_arms_distil_what_their_names_say():
@@ -220,7 +226,7 @@ def test_arms_distil_what_their_names_say():
     assert connector_types(shallow) == dict(
         mimic0='MimicConnector',
         mimic1='MimicConnector',
-        patch_tokens='DropExtraTokens')
+        patch_tokens='TokenGridAlign')
     assert list(distiller('vitkd-deep-only').distill_losses) == ['loss_gen']
     deep_mimic = distiller('vitkd-deep-mimic')
     assert list(deep_mimic.distill_losses) == [
@@ -244,16 +250,39 @@ LEGACY_CONNECTORS = dict(
     gen='generation',
     tokens='patch_tokens',
     deep='mimic_deep')
+#: The distillation arms behind the committed full-mode results.
 DISTILL_CONFIGS = [
-    arm.config for arm in arms.ARMS.values() if arm.teacher is not None
+    arm.config for arm in arms.ARMS.values() if arm.teacher == 'teacher'
 ]
 
 
-def distiller_layout(model, connector_names=None):
+def grid_kwargs(distiller, spec):
+    """The connector keyword arguments of ``spec`` that carry a token grid
+    (``hw_shape``/``target_hw``: the patch embedding's second output on
+    either side), as ``{name: from_student}``; any other keyword argument
+    fails the test."""
+    grids = {}
+    for name, record in spec.connector_kwargs:
+        side = (
+            distiller.student_recorders
+            if record.from_student else distiller.teacher_recorders)
+        recorder = side.get_recorder(record.recorder)
+        assert (name, recorder.source,
+                record.data_idx) in (('hw_shape', 'backbone.patch_embed', 1),
+                                     ('target_hw', 'backbone.patch_embed',
+                                      1)), (name, record)
+        grids[name] = record.from_student
+    return grids
+
+
+def distiller_layout(model, connector_names=None, grids=None):
     """What a distiller computes, independent of its recorder names:
     per loss its type, arguments and, per loss argument, the recorded
     source (side, recorder type and module), call/data index and the
-    connector applied."""
+    connector applied. The token grids a connector reads from the input
+    are collected in ``grids`` (``{(loss, argument): {name: side}}``), not
+    in the layout: on the kit's equal 7 x 7 grids they only check the
+    shapes and align nothing."""
     distiller = model.distiller
     rename = connector_names or {}
     layout = {}
@@ -272,8 +301,12 @@ def distiller_layout(model, connector_names=None):
             inputs[argument] = (spec.from_student, type(recorder).__name__,
                                 recorder.source, spec.record_idx,
                                 spec.data_idx,
-                                rename.get(spec.connector, spec.connector),
-                                spec.connector_idx, spec.connector_kwargs)
+                                rename.get(spec.connector,
+                                           spec.connector), spec.connector_idx)
+            if grids is not None:
+                grids[name, argument] = grid_kwargs(distiller, spec)
+            else:
+                assert not spec.connector_kwargs, (name, argument)
         layout[name] = (type(loss).__name__, args, inputs)
     return layout
 
@@ -301,8 +334,19 @@ def test_rewritten_config_builds_the_legacy_model(config):
     assert list(state) == list(legacy_state)
     for key, value in state.items():
         assert torch.equal(value, legacy_state[key]), key
-    assert distiller_layout(model) == distiller_layout(legacy,
-                                                       LEGACY_CONNECTORS)
+    grids = {}
+    assert distiller_layout(
+        model, grids=grids) == distiller_layout(legacy, LEGACY_CONNECTORS)
+    # The preset reads each side's grid from its patch embedding: the
+    # teacher tokens get both grids (TokenGridAlign: equal here, so
+    # passed through), the generation the student's.
+    for (loss, argument), kwargs in grids.items():
+        if argument == 'preds_T':
+            assert kwargs == dict(hw_shape=False, target_hw=True), loss
+        elif loss == 'loss_gen':
+            assert kwargs == dict(hw_shape=True), argument
+        else:
+            assert kwargs == {}, (loss, argument)
 
     values = []
     for built in (legacy, model):
@@ -317,18 +361,19 @@ def test_rewritten_config_builds_the_legacy_model(config):
 
 def test_fashion_mnist_configs_use_the_shipped_teacher():
     from mmengine.config import Config
-    shipped = arms.TEACHERS['teacher'].shipped
-    assert osp.isfile(osp.join(REPO_ROOT, shipped))
-    for config in DISTILL_CONFIGS:
-        cfg = Config.fromfile(osp.join(CONFIG_DIR, config))
-        assert cfg.model.teacher_ckpt == shipped, config
+    for arm in arms.ARMS.values():
+        if arm.teacher is None:
+            continue
+        shipped = arms.TEACHERS[arm.teacher].shipped
+        cfg = Config.fromfile(osp.join(CONFIG_DIR, arm.config))
+        assert cfg.model.teacher_ckpt == shipped, arm.config
 
 
 def test_modes_plan():
     full = arms.MODES['full']
     assert full.epochs == 15  # the configs' schedule
     assert all(len(full.plan[arm]) >= 3 for arm in arms.MAIN_ARMS)
-    assert set(full.plan) == set(arms.ARMS)
+    assert set(full.plan) == set(arms.ARMS) - set(arms.GRID_MISMATCH_ARMS)
     quick = arms.MODES['quick']
     assert list(quick.plan) == arms.MAIN_ARMS
     assert all(seeds == [0] for seeds in quick.plan.values())
@@ -342,8 +387,18 @@ def test_modes_plan():
     assert full.plan['vitkd-nkd_bf16-teacher'] == [0, 1, 2]
     assert arms.ARMS['vitkd-nkd_bf16-teacher'] == arms.ARMS[
         'vitkd-nkd']._replace(
-        description='ViTKD + NKD, bf16 teacher',
-        cfg_options=('model.teacher_precision=bf16', ))
+            description='ViTKD + NKD, bf16 teacher',
+            cfg_options=('model.teacher_precision=bf16', ))
+    # Grid mismatch: both ways of aligning a 4 x 4-grid teacher, against
+    # the student alone and ViTKD from the 7 x 7-grid teacher
+    grid = arms.MODES['grid-mismatch']
+    assert (grid.epochs, grid.plan) == (15, {
+        arm: [0, 1, 2]
+        for arm in ('student', 'vitkd', 'vitkd_teacher-p7',
+                    'vitkd_teacher-p7-resize49')
+    })
+    assert {arms.ARMS[arm].teacher
+            for arm in arms.GRID_MISMATCH_ARMS} == {'teacher-p7'}
     # --seeds: that many seeds for the main arms, ablations keep theirs
     plan = run_arms.mode_plan('full', seeds=2)
     assert plan['vitkd'] == [0, 1] and plan['vitkd-deep-only'] == [0]

@@ -51,11 +51,15 @@ def test_mimic_loss_matches_loop_reference():
 
 def test_mimic_loss_shape_errors():
     loss = MimicLoss()
-    with pytest.raises(ValueError, match=r'student \(2, 196, 8\) and teacher '
-                       r'\(2, 256, 8\).*token grids differ'):
+    with pytest.raises(
+            ValueError,
+            match=r'student \(2, 196, 8\) and teacher '
+            r'\(2, 256, 8\).*token grids differ'):
         loss(torch.rand(2, 196, 8), torch.rand(2, 256, 8))
-    with pytest.raises(ValueError, match=r'student \(2, 4, 8\) and teacher '
-                       r'\(2, 4, 16\).*teacher dims'):
+    with pytest.raises(
+            ValueError,
+            match=r'student \(2, 4, 8\) and teacher '
+            r'\(2, 4, 16\).*teacher dims'):
         loss(torch.rand(2, 4, 8), torch.rand(2, 4, 16))
     with pytest.raises(ValueError, match=r'\(B, N, D\)'):
         loss(torch.rand(2, 8), torch.rand(2, 8))
@@ -66,8 +70,8 @@ def test_generation_loss_hand_computed():
     preds_S = torch.tensor(S, requires_grad=True)
     preds_T = torch.tensor(T, requires_grad=True)
     mask = torch.tensor([[1., 0.], [0., 1.]])
-    loss = GenerationLoss(loss_weight=0.5, mask_ratio=0.5)(
-        preds_S, preds_T, mask)
+    loss = GenerationLoss(
+        loss_weight=0.5, mask_ratio=0.5)(preds_S, preds_T, mask)
     # masked: sample 0 token 0 (1 + 4), sample 1 token 1 (1 + 0)
     # (5 + 1) / B=2 * 0.5 / 0.5 = 3
     torch.testing.assert_close(loss, torch.tensor(3.))
@@ -93,11 +97,15 @@ def test_generation_loss_matches_loop_reference():
 
 def test_generation_loss_errors():
     loss = GenerationLoss()
-    with pytest.raises(ValueError, match=r'\(2, 196, 8\) and teacher '
-                       r'\(2, 256, 8\).*token grids differ'):
+    with pytest.raises(
+            ValueError,
+            match=r'\(2, 196, 8\) and teacher '
+            r'\(2, 256, 8\).*token grids differ'):
         loss(torch.rand(2, 196, 8), torch.rand(2, 256, 8), torch.ones(2, 196))
-    with pytest.raises(ValueError, match=r'mask must have shape \(B, N\) = '
-                       r'\(2, 4\) .* got \(2, 4, 1\)'):
+    with pytest.raises(
+            ValueError,
+            match=r'mask must have shape \(B, N\) = '
+            r'\(2, 4\) .* got \(2, 4, 1\)'):
         loss(torch.rand(2, 4, 8), torch.rand(2, 4, 8), torch.ones(2, 4, 1))
     for ratio in [0., 1.]:
         with pytest.raises(ValueError, match=r'open interval \(0, 1\)'):
@@ -136,9 +144,10 @@ def test_nkd_uniform_logits_hand_computed():
     assert loss.item() == pytest.approx(expected, rel=1e-6)
 
 
-@pytest.mark.parametrize('temperature,gamma,loss_weight',
-                         [(1.0, 1.5, 1.0), (1.0, 1.0, 1.0), (2.0, 0.7, 1.0),
-                          (0.5, 1.5, 2.5)])
+@pytest.mark.parametrize('temperature,gamma,loss_weight', [(1.0, 1.5, 1.0),
+                                                           (1.0, 1.0, 1.0),
+                                                           (2.0, 0.7, 1.0),
+                                                           (0.5, 1.5, 2.5)])
 def test_nkd_index_labels_match_loop(temperature, gamma, loss_weight):
     torch.manual_seed(0)
     logit_s, logit_t = torch.randn(4, 5) * 3, torch.randn(4, 5) * 3
@@ -173,8 +182,8 @@ def test_nkd_no_gradient_to_teacher():
     torch.manual_seed(2)
     logit_s = torch.randn(4, 5, requires_grad=True)
     logit_t = torch.randn(4, 5, requires_grad=True)
-    loss = NKDLoss(temperature=2.0)(logit_s, logit_t, torch.tensor([1, 0, 3,
-                                                                     4]))
+    loss = NKDLoss(temperature=2.0)(logit_s, logit_t,
+                                    torch.tensor([1, 0, 3, 4]))
     loss.backward()
     assert logit_t.grad is None
     assert logit_s.grad is not None and logit_s.grad.abs().sum() > 0
@@ -189,17 +198,19 @@ def test_nkd_no_gradient_to_teacher():
     # d target / d z_s = p_t[y] * (p_s - onehot(y)) / B; non-target part is 0
     onehot = torch.nn.functional.one_hot(labels, 5).float()
     p_t_y = (probs_t * onehot).sum(1, keepdim=True)
-    torch.testing.assert_close(same.grad,
-                               p_t_y * (probs_s - onehot) / 4)
+    torch.testing.assert_close(same.grad, p_t_y * (probs_s - onehot) / 4)
 
 
 def test_nkd_errors():
     nkd = NKDLoss()
-    with pytest.raises(ValueError, match=r'student \(2, 5\) and teacher '
-                       r'\(2, 6\)'):
+    with pytest.raises(
+            ValueError, match=r'student \(2, 5\) and teacher '
+            r'\(2, 6\)'):
         nkd(torch.rand(2, 5), torch.rand(2, 6), torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match=r'gt_label must be \(2,\) class '
-                       r'indices or \(2, 5\) label scores'):
+    with pytest.raises(
+            ValueError,
+            match=r'gt_label must be \(2,\) class '
+            r'indices or \(2, 5\) label scores'):
         nkd(torch.rand(2, 5), torch.rand(2, 5), torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match=r'torch.float32 of shape \(2,\)'):
         nkd(torch.rand(2, 5), torch.rand(2, 5), torch.tensor([0., 1.]))

@@ -34,8 +34,7 @@ def test_module_outputs_records_only_inside_context():
     model(x)  # outside: not recorded
     assert len(recorder.data_buffer) == 2
     torch.testing.assert_close(recorder.get_record_data(0), model.first(x))
-    torch.testing.assert_close(
-        recorder.get_record_data(1), model.first(x + 1))
+    torch.testing.assert_close(recorder.get_record_data(1), model.first(x + 1))
     with recorder:  # entering resets the buffer
         assert recorder.data_buffer == []
 
@@ -98,5 +97,6 @@ def test_function_outputs():
 
 def test_recorder_manager_unknown_type():
     with pytest.raises(KeyError, match='student_recorders.deep'):
-        RecorderManager(dict(deep=dict(type='NoSuchRecorder', source='x')),
-                        'student_recorders')
+        RecorderManager(
+            dict(deep=dict(type='NoSuchRecorder', source='x')),
+            'student_recorders')

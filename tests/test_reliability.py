@@ -30,33 +30,39 @@ def test_distill_loss_name_without_loss_is_refused():
     mappings = cfg.distiller.loss_forward_mappings
     losses['mimic'] = losses.pop('loss_mimic')
     mappings['mimic'] = mappings.pop('loss_mimic')
-    with pytest.raises(KeyError, match=r'distill_losses.mimic: a loss name '
-                       r'must contain "loss" \(e.g. loss_mimic\)'):
+    with pytest.raises(
+            KeyError,
+            match=r'distill_losses.mimic: a loss name '
+            r'must contain "loss" \(e.g. loss_mimic\)'):
         MODELS.build(cfg)
 
 
 # ------------------------------------ 4. generation loss and its mask ratio
 def test_generation_loss_refuses_a_mask_of_another_ratio():
-    connector = GenerationConnector(8, 8, mask_ratio=0.75,
-                                    patch_resolution=(14, 14))
+    connector = GenerationConnector(
+        8, 8, mask_ratio=0.75, patch_resolution=(14, 14))
     generated, mask = connector(torch.rand(2, 1 + 196, 8))
-    with pytest.raises(ValueError, match=r'mask_ratio=0.5 masks 98 of N=196 '
-                       r'tokens, but the mask given masks \[147.0, 147.0\]'):
+    with pytest.raises(
+            ValueError,
+            match=r'mask_ratio=0.5 masks 98 of N=196 '
+            r'tokens, but the mask given masks \[147.0, 147.0\]'):
         GenerationLoss(mask_ratio=0.5)(generated, torch.rand(2, 196, 8), mask)
 
 
 def test_a_ratio_the_grid_cannot_realise_is_refused():
     # 1e-4 of 16 tokens masks one token: the loss would be 625 x too large
-    connector = GenerationConnector(8, 8, mask_ratio=1e-4,
-                                    patch_resolution=(4, 4))
-    with pytest.raises(ValueError, match=r'mask_ratio=0.0001 cannot be '
-                       r'realised on N=16 tokens: .* 1 of 16 .*625.00 x'):
+    connector = GenerationConnector(
+        8, 8, mask_ratio=1e-4, patch_resolution=(4, 4))
+    with pytest.raises(
+            ValueError,
+            match=r'mask_ratio=0.0001 cannot be '
+            r'realised on N=16 tokens: .* 1 of 16 .*625.00 x'):
         connector(torch.rand(2, 1 + 16, 8))
     one_of_16 = torch.zeros(2, 16)
     one_of_16[:, 3] = 1
     with pytest.raises(ValueError, match='cannot be realised on N=16'):
-        GenerationLoss(mask_ratio=1e-4)(
-            torch.rand(2, 16, 8), torch.rand(2, 16, 8), one_of_16)
+        GenerationLoss(mask_ratio=1e-4)(torch.rand(2, 16, 8),
+                                        torch.rand(2, 16, 8), one_of_16)
 
 
 @pytest.mark.parametrize('grid', [(14, 14), (7, 7)])  # DeiT, Fashion-MNIST
@@ -66,16 +72,15 @@ def test_recipe_generation_loss_values_unchanged(grid):
     the same seeded draw."""
     N = grid[0] * grid[1]
     torch.manual_seed(0)
-    connector = GenerationConnector(8, 16, mask_ratio=0.5,
-                                    patch_resolution=grid)
+    connector = GenerationConnector(
+        8, 16, mask_ratio=0.5, patch_resolution=grid)
     target = torch.rand(2, N, 16)
     generated, mask = connector(torch.rand(2, 1 + N, 8))
-    loss = GenerationLoss(loss_weight=3e-6, mask_ratio=0.5)(
-        generated, target, mask)
+    loss = GenerationLoss(
+        loss_weight=3e-6, mask_ratio=0.5)(generated, target, mask)
     masked_sum = sum(((generated[b, n] - target[b, n])**2).sum().item()
                      for b in range(2) for n in range(N) if mask[b, n])
-    assert loss.item() == pytest.approx(masked_sum / 2 * 3e-6 / 0.5,
-                                        rel=1e-5)
+    assert loss.item() == pytest.approx(masked_sum / 2 * 3e-6 / 0.5, rel=1e-5)
     assert mask.sum(1).tolist() == [N - int(N * 0.5)] * 2
 
 
@@ -104,8 +109,10 @@ def test_constructor_argument_errors_name_the_key(change, message):
 def test_constructor_value_errors_name_the_key():
     cfg = tiny_distill_cfg()
     cfg.distiller.connectors.proj.update(num_extra_tokens=-1)
-    with pytest.raises(ValueError, match=r'connectors.proj: num_extra_tokens'
-                       r' must be a non-negative int, got -1'):
+    with pytest.raises(
+            ValueError,
+            match=r'connectors.proj: num_extra_tokens'
+            r' must be a non-negative int, got -1'):
         MODELS.build(cfg)
 
 
@@ -200,9 +207,11 @@ def test_data_idx_beyond_the_record_names_entry_and_side():
     cfg.distiller.student_recorders.block0.type = 'ModuleInputs'
     cfg.distiller.loss_forward_mappings.loss_mimic.preds_S.data_idx = 5
     model = MODELS.build(cfg)
-    with pytest.raises(IndexError, match=r'loss_forward_mappings.loss_mimic.'
-                       r'preds_S \(student_recorders.block0\): ModuleInputs'
-                       r".*data_idx=5 is out of range"):
+    with pytest.raises(
+            IndexError,
+            match=r'loss_forward_mappings.loss_mimic.'
+            r'preds_S \(student_recorders.block0\): ModuleInputs'
+            r".*data_idx=5 is out of range"):
         model.train_step(fake_batch(), optim_for(model))
 
 
@@ -228,13 +237,13 @@ def test_nkd_loss_is_computed_in_fp32():
     torch.manual_seed(0)
     logit_s, logit_t = torch.randn(4, 10) * 20, torch.randn(4, 10) * 20
     labels = torch.tensor([0, 3, 9, 5])
-    reference = NKDLoss(gamma=1.0)(logit_s.double(), logit_t.double(),
-                                   labels)
+    reference = NKDLoss(gamma=1.0)(logit_s.double(), logit_t.double(), labels)
     half = NKDLoss(gamma=1.0)(logit_s.half(), logit_t.half(), labels)
     assert half.dtype == torch.float32
     assert half.item() == pytest.approx(
         NKDLoss(gamma=1.0)(logit_s.half().float(), logit_t.half().float(),
-                           labels).item(), rel=1e-6)
+                           labels).item(),
+        rel=1e-6)
     assert torch.isfinite(reference)
 
 

@@ -35,8 +35,9 @@ def message_hub_checkpoint(name):
     hub.update_scalar('train/loss', 1.5)
     hub.update_scalar('train/loss', np.float64(2.5))
     hub.update_info('epoch', 3)
-    return dict(meta=dict(message_hub=hub.state_dict()),
-                state_dict=dict(w=torch.ones(2)))
+    return dict(
+        meta=dict(message_hub=hub.state_dict()),
+        state_dict=dict(w=torch.ones(2)))
 
 
 def check_message_hub_checkpoint(state):
@@ -53,8 +54,8 @@ def roundtrip(obj, path):
 
 
 def test_message_hub_state_roundtrips(tmp_path):
-    state = roundtrip(message_hub_checkpoint('test_safe_load'),
-                      tmp_path / 'ckpt.pth')
+    state = roundtrip(
+        message_hub_checkpoint('test_safe_load'), tmp_path / 'ckpt.pth')
     check_message_hub_checkpoint(state)
 
 
@@ -99,7 +100,8 @@ def test_plain_torch_load_reads_mmengine_state(tmp_path):
     check_message_hub_checkpoint(torch.load(path))
     code = f'import torch; torch.load({str(path)!r})'
     result = subprocess.run([sys.executable, '-c', code],
-                            capture_output=True, text=True)
+                            capture_output=True,
+                            text=True)
     assert result.returncode != 0  # without vitkd_mm it does not load
     assert 'weights_only' in result.stderr
 
@@ -369,7 +371,7 @@ def test_load_from_unreadable_names_file(unreadable, tmp_path):
 
 
 def test_convert_to_student_unreadable_names_src(unreadable, tmp_path,
-                                                convert_to_student):
+                                                 convert_to_student):
     code, stderr = convert_to_student(unreadable, tmp_path / 'student.pth')
     assert code == 1
     assert 'src: Cannot read checkpoint' in stderr
@@ -388,10 +390,11 @@ def test_missing_teacher_ckpt_names_key(tmp_path):
 def distill_ckpt(tmp_path):
     path = tmp_path / 'epoch_1.pth'
     torch.save(
-        dict(state_dict={
-            'architecture.backbone.w': torch.ones(2),
-            'teacher.backbone.w': torch.zeros(3)
-        }), path)
+        dict(
+            state_dict={
+                'architecture.backbone.w': torch.ones(2),
+                'teacher.backbone.w': torch.zeros(3)
+            }), path)
     return path
 
 

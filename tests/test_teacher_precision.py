@@ -7,17 +7,16 @@ import torch
 from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
 
-from tests.utils import fake_batch, tiny_distill_cfg
-from tests.test_training import tiny_runner_cfg
+from tests.utils import fake_batch, tiny_distill_cfg, tiny_runner_cfg
 from vitkd_mm.models.algorithms import single_teacher_distill
 from vitkd_mm.models.algorithms.teacher_precision import (TeacherPrecision,
                                                           cast_floats,
                                                           cpu_bf16_flags,
                                                           supported_precisions)
 from vitkd_mm.registry import MODELS
+from vitkd_mm.utils import safe_torch_load
 
 pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
-
 
 # The teacher side records the output of a Linear (bf16 under autocast), not
 # of a whole block (whose residual sum promotes to fp32).
@@ -68,8 +67,7 @@ def test_bf16_teacher_records_are_bf16_results_in_fp32():
     assert torch.equal(fp32_record, teacher_block0(fp32_model, batch))
     assert not torch.equal(bf16_record, fp32_record)
     # bf16 keeps 8 significant bits: about 2**-8 relative error per op
-    torch.testing.assert_close(bf16_record, fp32_record, rtol=0.05,
-                               atol=0.05)
+    torch.testing.assert_close(bf16_record, fp32_record, rtol=0.05, atol=0.05)
     assert all(value.dtype == torch.float32 for value in losses.values())
 
 
@@ -78,11 +76,13 @@ def test_connectors_and_losses_get_the_students_dtype():
     seen = {}
 
     def spy(name):
+
         def hook(module, args, kwargs):
             seen[name] = [
                 value.dtype for value in (*args, *kwargs.values())
                 if torch.is_tensor(value)
             ]
+
         return hook
 
     model.distiller.connectors['tokens'].register_forward_pre_hook(
@@ -90,8 +90,8 @@ def test_connectors_and_losses_get_the_students_dtype():
     model.distiller.distill_losses['loss_mimic'].register_forward_pre_hook(
         spy('loss_mimic'), with_kwargs=True)
     recorded_block0(model, fake_batch())
-    assert seen == dict(tokens=[torch.float32],
-                        loss_mimic=[torch.float32, torch.float32])
+    assert seen == dict(
+        tokens=[torch.float32], loss_mimic=[torch.float32, torch.float32])
 
 
 def test_gradients_reach_only_student_and_connectors():
@@ -101,8 +101,8 @@ def test_gradients_reach_only_student_and_connectors():
     assert all(p.grad is None for p in model.teacher.parameters())
     assert all(p.grad is not None and p.grad.abs().sum() > 0
                for p in model.distiller.connectors['proj'].parameters())
-    assert model.architecture.backbone.layers[0].ffn.layers[
-        1].weight.grad.abs().sum() > 0
+    assert model.architecture.backbone.layers[0].ffn.layers[1].weight.grad.abs(
+    ).sum() > 0
 
 
 def test_bf16_teacher_stays_frozen_fp32_and_in_eval():
@@ -145,8 +145,8 @@ def test_fp32_inherits_an_outer_autocast_and_bf16_overrides_it():
     ('bf16', 'mps', "teacher_precision='bf16' is not supported on 'mps' "
      "(supported there: ['fp32'])."),
 ])
-def test_unsupported_precision_is_a_build_error(monkeypatch, precision,
-                                                device, message):
+def test_unsupported_precision_is_a_build_error(monkeypatch, precision, device,
+                                                message):
     monkeypatch.setattr(single_teacher_distill, 'get_device', lambda: device)
     with pytest.raises(ValueError) as error:
         build(teacher_precision=precision)
@@ -154,8 +154,10 @@ def test_unsupported_precision_is_a_build_error(monkeypatch, precision,
 
 
 def test_trainable_teacher_rejects_a_low_precision():
-    with pytest.raises(ValueError, match=r"teacher_precision='bf16' applies "
-                       'to a frozen teacher; with teacher_trainable=True'):
+    with pytest.raises(
+            ValueError,
+            match=r"teacher_precision='bf16' applies "
+            'to a frozen teacher; with teacher_trainable=True'):
         build(teacher_precision='bf16', teacher_trainable=True)
 
 
@@ -179,8 +181,10 @@ def test_cpu_bf16_flags_read_from_cpuinfo(tmp_path):
 
 def test_cast_floats_keeps_structure_and_integers():
     labels = torch.tensor([1, 2])
-    value = dict(a=(torch.ones(2, dtype=torch.bfloat16), labels),
-                 b=[torch.zeros(1, dtype=torch.float16)], c='text')
+    value = dict(
+        a=(torch.ones(2, dtype=torch.bfloat16), labels),
+        b=[torch.zeros(1, dtype=torch.float16)],
+        c='text')
     cast = cast_floats(value, torch.float32)
     assert cast['a'][0].dtype == torch.float32 and cast['a'][1] is labels
     assert isinstance(cast['a'], tuple) and isinstance(cast['b'], list)
@@ -201,13 +205,13 @@ def test_checkpoint_resume_and_export_keep_the_fp32_teacher(tmp_path):
     resumed.train()
     assert resumed.iter == 9
     for epoch in (2, 3):
-        state = torch.load(osp.join(cfg.work_dir, f'epoch_{epoch}.pth'),
-                           weights_only=False)['state_dict']
+        state = safe_torch_load(osp.join(cfg.work_dir,
+                                         f'epoch_{epoch}.pth'))['state_dict']
         for key, value in teacher.state_dict().items():
             assert state[f'teacher.{key}'].dtype == torch.float32
             assert torch.equal(state[f'teacher.{key}'], value), key
-    exported = torch.load(osp.join(cfg.work_dir, 'student.pth'),
-                          weights_only=False)['state_dict']
+    exported = safe_torch_load(osp.join(cfg.work_dir,
+                                        'student.pth'))['state_dict']
     student = build().architecture
     student.load_state_dict(exported, strict=True)
     for key, value in resumed.model.architecture.state_dict().items():

@@ -15,7 +15,8 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from tests.utils import (MIM, PYTHON, REPO_ROOT, TINY_CONFIG,
-                         convert_to_student, make_image_folder, run)
+                         convert_to_student, make_image_folder, run,
+                         tiny_runner_cfg)
 from vitkd_mm.registry import MODELS
 
 
@@ -33,8 +34,7 @@ def free_port():
 
 
 def train_log_records(work_dir):
-    logs = sorted(
-        glob.glob(osp.join(work_dir, '*', 'vis_data', '2*.json')))
+    logs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', '2*.json')))
     assert logs, f'no json log in {work_dir}'
     records = []
     for path in logs:
@@ -52,7 +52,10 @@ class TeacherModeProbe(Hook):
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         self.flags.append(runner.model.teacher.training)
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         self.flags.append(runner.model.teacher.training)
 
@@ -74,8 +77,11 @@ def trained(tmp_path_factory):
         '--cfg-options', f'model.teacher_ckpt={teacher_ckpt}',
         *data_options(data_root)
     ])
-    return dict(work_dir=work_dir, data_root=data_root, log=log,
-                teacher=teacher.state_dict())
+    return dict(
+        work_dir=work_dir,
+        data_root=data_root,
+        log=log,
+        teacher=teacher.state_dict())
 
 
 def test_mim_train_logs_every_loss_term(trained):
@@ -104,8 +110,9 @@ def test_exported_student_loads_strictly(trained, tmp_path):
     student = torch.load(dst)
     assert set(student) == {'meta', 'state_dict'}
     keys = list(student['state_dict'])
-    assert not any(k.startswith(('teacher.', 'distiller.', 'architecture.'))
-                   for k in keys)
+    assert not any(
+        k.startswith(('teacher.', 'distiller.', 'architecture.'))
+        for k in keys)
 
     cfg = Config.fromfile(TINY_CONFIG)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
@@ -125,12 +132,13 @@ def test_exported_student_loads_strictly(trained, tmp_path):
 def test_convert_rejects_a_plain_checkpoint(tmp_path):
     src = str(tmp_path / 'plain.pth')
     torch.save(dict(state_dict={'backbone.w': torch.zeros(1)}), src)
-    result = subprocess.run(
-        [
-            PYTHON, 'tools/model_converters/convert_to_student.py', src,
-            str(tmp_path / 'out.pth')
-        ],
-        cwd=REPO_ROOT, capture_output=True, text=True)
+    result = subprocess.run([
+        PYTHON, 'tools/model_converters/convert_to_student.py', src,
+        str(tmp_path / 'out.pth')
+    ],
+                            cwd=REPO_ROOT,
+                            capture_output=True,
+                            text=True)
     assert result.returncode != 0
     assert "No key starts with 'architecture.'" in result.stderr
 
@@ -157,16 +165,6 @@ def test_mim_test_reports_student_accuracy(trained):
     assert 'accuracy/top1' in log
 
 
-def tiny_runner_cfg(tmp_path):
-    """The tiny config on a fresh image folder, for an in-process Runner."""
-    data_root = make_image_folder(str(tmp_path / 'data'))
-    cfg = Config.fromfile(TINY_CONFIG)
-    cfg.work_dir = str(tmp_path / 'work_dir')
-    for split in ('train', 'val', 'test'):
-        cfg[f'{split}_dataloader'].dataset.data_root = data_root
-    return cfg
-
-
 def test_runner_keeps_teacher_in_eval_every_iteration(tmp_path):
     cfg = tiny_runner_cfg(tmp_path)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10)
@@ -182,10 +180,11 @@ def test_two_process_cpu_ddp(tmp_path):
     work_dir = str(tmp_path / 'work_dir')
     torchrun = osp.join(osp.dirname(sys.executable), 'torchrun')
     log = run([
-        torchrun, '--nproc_per_node', '2', '--master_port', free_port(),
-        'tools/train.py', TINY_CONFIG, '--launcher', 'pytorch',
+        torchrun, '--nproc_per_node', '2', '--master_port',
+        free_port(), 'tools/train.py', TINY_CONFIG, '--launcher', 'pytorch',
         '--work-dir', work_dir, '--cfg-options', *data_options(data_root)
-    ], timeout=300)
+    ],
+              timeout=300)
     assert 'Distributed launcher: pytorch' in log or 'world_size: 2' in log
     assert osp.exists(osp.join(work_dir, 'epoch_2.pth'))
     assert osp.exists(osp.join(work_dir, 'student.pth'))
@@ -212,8 +211,11 @@ def test_train_script_ends_its_process_group(tmp_path, monkeypatch):
     import train
     threads_before = gloo_threads()
     for key, value in dict(
-            RANK='0', LOCAL_RANK='0', WORLD_SIZE='1',
-            MASTER_ADDR='127.0.0.1', MASTER_PORT=free_port()).items():
+            RANK='0',
+            LOCAL_RANK='0',
+            WORLD_SIZE='1',
+            MASTER_ADDR='127.0.0.1',
+            MASTER_PORT=free_port()).items():
         monkeypatch.setenv(key, value)
     data_root = make_image_folder(str(tmp_path / 'data'))
     work_dir = str(tmp_path / 'work_dir')
@@ -281,12 +283,15 @@ def test_sigkill_while_saving_then_resume(tmp_path):
     torch.save(dict(state_dict=teacher), teacher_ckpt)
     work_dir = tmp_path / 'work_dir'
     args = [
-        TINY_CONFIG, '--work-dir', str(work_dir), '--cfg-options',
-        f'model.teacher_ckpt={teacher_ckpt}', *data_options(data_root)
+        TINY_CONFIG, '--work-dir',
+        str(work_dir), '--cfg-options', f'model.teacher_ckpt={teacher_ckpt}',
+        *data_options(data_root)
     ]
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=REPO_ROOT)
     killed = subprocess.run([PYTHON, '-c', KILL_WHILE_SAVING_EPOCH_2, *args],
-                            cwd=REPO_ROOT, env=env, capture_output=True)
+                            cwd=REPO_ROOT,
+                            env=env,
+                            capture_output=True)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert (work_dir / 'last_checkpoint').read_text().endswith('epoch_1.pth')
     with pytest.raises(UnreadableCheckpointError):

@@ -31,7 +31,8 @@ EXPECTED = {
 
 
 def load_cfg(name):
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'vitkd', f'{name}.py'))
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'vitkd', f'{name}.py'))
     cfg.model.teacher_ckpt = None  # no download in tests
     cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
     return cfg
@@ -122,8 +123,7 @@ def test_vitkd_distills_patch_tokens_of_final_layernorm():
         'block0').get_record_data()
     projected = model.distiller.connectors.mimic0(mimic_input)
     torch.testing.assert_close(
-        projected,
-        model.distiller.connectors.mimic0.proj(mimic_input[:, 1:]))
+        projected, model.distiller.connectors.mimic0.proj(mimic_input[:, 1:]))
     torch.testing.assert_close(loss_inputs['loss_mimic_0']['preds_S'],
                                projected)
     teacher_block0 = model.distiller.teacher_recorders.get_recorder(
@@ -182,16 +182,18 @@ def test_mim_train_deit_t_vitkd_on_small_local_data(tmp_path):
     from tests.utils import make_image_folder
     root = tmp_path / 'imagenet'
     for split, per_class in (('train', 2), ('val', 1)):
-        make_image_folder(str(root / split), num_classes=2,
-                          per_class=per_class, size=64)
+        make_image_folder(
+            str(root / split), num_classes=2, per_class=per_class, size=64)
         (root / 'meta').mkdir(exist_ok=True)
         lines = [
             f'class_{label}/img_{j}.png {label}' for label in range(2)
             for j in range(per_class)
         ]
         (root / 'meta' / f'{split}.txt').write_text('\n'.join(lines))
-    options = ['model.teacher_ckpt=None', 'train_cfg.max_epochs=1',
-               'param_scheduler.0.end=1', 'param_scheduler.1.begin=0']
+    options = [
+        'model.teacher_ckpt=None', 'train_cfg.max_epochs=1',
+        'param_scheduler.0.end=1', 'param_scheduler.1.begin=0'
+    ]
     for split in ('train', 'val'):
         options += [
             f'{split}_dataloader.dataset.data_root={root}',
@@ -202,15 +204,19 @@ def test_mim_train_deit_t_vitkd_on_small_local_data(tmp_path):
         ]
     work_dir = tmp_path / 'work_dir'
     mim = osp.join(osp.dirname(sys.executable), 'mim')
-    result = subprocess.run(
-        [mim, 'train', 'mmpretrain', 'configs/vitkd/deit-t_vitkd.py',
-         '--work-dir', str(work_dir), '--cfg-options', *options,
-         'default_hooks.logger.interval=1'],
-        cwd=REPO_ROOT, capture_output=True, text=True)
+    result = subprocess.run([
+        mim, 'train', 'mmpretrain', 'configs/vitkd/deit-t_vitkd.py',
+        '--work-dir',
+        str(work_dir), '--cfg-options', *options,
+        'default_hooks.logger.interval=1'
+    ],
+                            cwd=REPO_ROOT,
+                            capture_output=True,
+                            text=True)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
-    for key in ('student.loss', 'distill.loss_mimic_0',
-                'distill.loss_mimic_1', 'distill.loss_gen'):
+    for key in ('student.loss', 'distill.loss_mimic_0', 'distill.loss_mimic_1',
+                'distill.loss_gen'):
         assert f'{key}: ' in log, key
     assert 'accuracy/top1' in log
     assert (work_dir / 'student.pth').exists()
@@ -230,3 +236,82 @@ def test_model_index_lists_the_metafile_of_every_config():
     configs = [model['Config'] for model in metafile['Models']]
     assert all(osp.isfile(osp.join(REPO_ROOT, c)) for c in configs), configs
     assert sorted(osp.basename(c)[:-3] for c in configs) == sorted(CONFIGS)
+
+
+#: Foundation-model teachers: config -> (teacher weights' name in
+#: mmpretrain's metafile, teacher input size, teacher token grid,
+#: distillation loss names).
+FOUNDATION = {
+    'deit-t_vitkd_dinov2-s': ('dinov2', 'vit-small-p14_dinov2-pre_3rdparty',
+                              224, (16, 16), {'mimic_0', 'mimic_1', 'gen'}),
+    'deit-t_vitkd-nkd_eva02-s':
+    ('eva02', 'vit-small-p14_eva02-in21k-pre_3rdparty_in1k-336px', 336,
+     (24, 24), {'mimic_0', 'mimic_1', 'gen', 'nkd'}),
+}
+
+
+def metafile_weights(collection, model_name):
+    """The weights URL of ``model_name`` in mmpretrain's metafile."""
+    import mmpretrain
+    from mmengine.fileio import load
+    path = osp.join(
+        osp.dirname(mmpretrain.__file__), '.mim', 'configs', collection,
+        'metafile.yml')
+    models = {m['Name']: m for m in load(path)['Models']}
+    return models[model_name]['Weights']
+
+
+@pytest.mark.parametrize('name', list(FOUNDATION))
+def test_foundation_teacher_config_builds_and_trains_one_iteration(name):
+    """DeiT-T <- DINOv2-S/14 and <- EVA-02-S/14 at 336 px, with the real
+    architectures and random weights: the teacher sees its own input size
+    and normalisation, its token grid is resized to the student's 14 x 14
+    for the token losses, and one training step is finite."""
+    collection, weights, size, grid, losses = FOUNDATION[name]
+    assert load_cfg(name)._cfg_dict.get('teacher_ckpt') == metafile_weights(
+        collection, weights)
+    cfg = load_cfg(name)
+    assert cfg.train_dataloader.batch_size * 4 == 1024
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    seen = {}
+    model.teacher.backbone.register_forward_pre_hook(
+        lambda module, args: seen.setdefault('input', args[0]))
+    model.distiller.distill_losses.loss_gen.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.update(gen=kwargs), with_kwargs=True)
+    model.distiller.connectors.patch_tokens.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.update(grid=kwargs['hw_shape']),
+        with_kwargs=True)
+    optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-4))
+    log = model.train_step(random_batch(), optim)
+    distill = {k[len('distill.loss_'):] for k in log if k.startswith('dis')}
+    assert distill == losses
+    assert all(torch.isfinite(v) for v in log.values())
+    assert seen['input'].shape == (2, 3, size, size)
+    assert tuple(seen['grid']) == grid
+    assert seen['gen']['preds_T'].shape == (2, 196, 384)
+    assert seen['gen']['preds_S'].shape == (2, 196, 384)
+
+
+def test_eva02_teacher_input_is_clip_normalised():
+    """The EVA-02 teacher gets the student's ImageNet-normalised batch
+    re-normalised to the CLIP mean/std, computed here by hand."""
+    cfg = load_cfg('deit-t_vitkd-nkd_eva02-s')
+    model = MODELS.build(cfg.model)
+    student = model.data_preprocessor
+    x = torch.randn(2, 3, 224, 224)
+    raw = x * student.std + student.mean
+    clip_mean = torch.tensor([0.48145466, 0.4578275, 0.40821073]) * 255
+    clip_std = torch.tensor([0.26862954, 0.26130258, 0.27577711]) * 255
+    expected = (raw - clip_mean.view(1, 3, 1, 1)) / clip_std.view(1, 3, 1, 1)
+    expected = torch.nn.functional.interpolate(
+        expected, size=(336, 336), mode='bilinear', align_corners=False)
+    torch.testing.assert_close(model.teacher_input(x), expected)
+
+
+def test_dinov2_teacher_refuses_nkd():
+    cfg = load_cfg('deit-t_vitkd_dinov2-s')
+    cfg.model.distiller.nkd = dict(gamma=1.0)
+    with pytest.raises(ValueError, match='headless teacher'):
+        MODELS.build(cfg.model)

@@ -56,6 +56,16 @@ def tiny_distill_cfg():
     return cfg.model
 
 
+def tiny_runner_cfg(tmp_path):
+    """The tiny config on a fresh image folder, for an in-process Runner."""
+    data_root = make_image_folder(str(tmp_path / 'data'))
+    cfg = Config.fromfile(TINY_CONFIG)
+    cfg.work_dir = str(tmp_path / 'work_dir')
+    for split in ('train', 'val', 'test'):
+        cfg[f'{split}_dataloader'].dataset.data_root = data_root
+    return cfg
+
+
 def fake_batch(batch_size=4, num_classes=3, size=32, seed=0):
     """A data batch as mmpretrain's dataloader yields it."""
     from mmpretrain.structures import DataSample

@@ -14,7 +14,6 @@ __all__ = ['MODELS', 'HOOKS', 'RECORDERS']
 MODELS = Registry(
     'model', parent=MMENGINE_MODELS, locations=['vitkd_mm.models'])
 #: Engine hooks (student export).
-HOOKS = Registry(
-    'hook', parent=MMENGINE_HOOKS, locations=['vitkd_mm.engine'])
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['vitkd_mm.engine'])
 #: Recorders: how a value is captured (forward hooks, method patches).
 RECORDERS = Registry('recorder', locations=['vitkd_mm.models.recorders'])

@@ -1,7 +1,6 @@
 # Baseline: the backbone starts from mmpretrain's deit-small_4xb256_in1k.
 _base_ = [
-    './_base_/mask-rcnn_deit_sfp.py',
-    './_base_/adamw_1x_coco-instance.py'
+    './_base_/mask-rcnn_deit_sfp.py', './_base_/adamw_1x_coco-instance.py'
 ]
 
 custom_imports = dict(imports=['vitkd_mm'], allow_failed_imports=False)

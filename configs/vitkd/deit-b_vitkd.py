@@ -16,7 +16,8 @@ model = dict(
         backbone=dict(type='DeiT3', arch='l', img_size=224, patch_size=16),
         neck=None,
         head=dict(
-            type='VisionTransformerClsHead', num_classes=1000,
+            type='VisionTransformerClsHead',
+            num_classes=1000,
             in_channels=1024)),
     teacher_ckpt=teacher_ckpt,
     distiller=dict(

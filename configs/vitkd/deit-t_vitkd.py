@@ -16,8 +16,8 @@ teacher_ckpt = 'https://download.openmmlab.com/mmclassification/v0/deit3/deit3-s
 
 
 def tokens(recorder, from_student, connector, connector_idx=None):
-    entry = dict(recorder=recorder, from_student=from_student,
-                 connector=connector)
+    entry = dict(
+        recorder=recorder, from_student=from_student, connector=connector)
     if connector_idx is not None:
         entry['connector_idx'] = connector_idx
     return entry

@@ -49,11 +49,10 @@ model = dict(
         teacher_recorders=dict(
             block0=dict(type='ModuleOutputs', source='backbone.layers.0')),
         connectors=dict(
-            proj=dict(type='MimicConnector', student_dims=16,
-                      teacher_dims=24),
+            proj=dict(type='MimicConnector', student_dims=16, teacher_dims=24),
             tokens=dict(type='DropExtraTokens')),
-        distill_losses=dict(loss_mimic=dict(type='MimicLoss',
-                                            loss_weight=1e-3)),
+        distill_losses=dict(
+            loss_mimic=dict(type='MimicLoss', loss_weight=1e-3)),
         loss_forward_mappings=dict(
             loss_mimic=dict(
                 preds_S=dict(
@@ -73,15 +72,14 @@ train_dataloader = dict(
     batch_size=4,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(type='CustomDataset', data_root=data_root,
-                 pipeline=pipeline),
+    dataset=dict(type='CustomDataset', data_root=data_root, pipeline=pipeline),
     sampler=dict(type='DefaultSampler', shuffle=True))
 val_dataloader = dict(
     batch_size=4,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(type='CustomDataset', data_root=data_root,
-                 pipeline=test_pipeline),
+    dataset=dict(
+        type='CustomDataset', data_root=data_root, pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_dataloader = val_dataloader

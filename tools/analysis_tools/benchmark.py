@@ -17,6 +17,8 @@ wrapper) and measures the peak memory of:
   pass-through. (c')/(b) is what the rest of the distiller costs (hooks,
   projections, masking, losses, their optimizer state); (c - c')/(b) is the
   generator's share.
+- (c-) ``unchecked``, a diagnostic: ViTKD+NKD with ``check_finite=False``;
+  (c)/(c-) - 1 is what the non-finite-loss guard costs per step.
 - (b16), (c16) ``floor_bf16``, ``vitkd_bf16``, ``vitkd_nkd_bf16``: (b) and
   (c) with ``teacher_precision='bf16'`` (the teacher's forward under bf16
   autocast). Their ratios are given against (b), against (b16) and against
@@ -72,6 +74,7 @@ ARMS = dict(
     vitkd='(c) ViTKD',
     vitkd_nkd='(c) ViTKD+NKD',
     no_generator="(c') ViTKD+NKD, no gen.",
+    unchecked='(c-) ViTKD+NKD, no NaN guard',
     floor_bf16='(b16) floor, bf16 teacher',
     vitkd_bf16='(c16) ViTKD, bf16 teacher',
     vitkd_nkd_bf16='(c16) ViTKD+NKD, bf16 teacher')
@@ -180,9 +183,12 @@ def load_config(pair: str, arm: str):
     a ``*_bf16`` arm's with ``teacher_precision='bf16'``)."""
     from mmengine.config import Config
     base = arm.removesuffix(BF16_SUFFIX)
-    cfg = Config.fromfile(CONFIGS[
-        'vitkd_nkd' if base in ('vitkd_nkd', 'no_generator') else 'vitkd'])
+    cfg = Config.fromfile(
+        CONFIGS['vitkd_nkd' if base in ('vitkd_nkd', 'no_generator',
+                                        'unchecked') else 'vitkd'])
     cfg.model.teacher_ckpt = None
+    if arm == 'unchecked':
+        cfg.model.check_finite = False
     if arm.endswith(BF16_SUFFIX):
         cfg.model.teacher_precision = 'bf16'
     # As the Runner does: a model without its own takes the config's.
@@ -469,7 +475,8 @@ def analyse(args, results: dict) -> dict:
         :data:`RATIO_ARMS`; ``cpu_bf16``: :func:`cpu_bf16_report` (None on
         CUDA); ``split``: per time
         metric, ViTKD+NKD's ``(c' - b)/b`` (``rest``) and ``(c - c')/b``
-        (``generator``).
+        (``generator``); ``guard``: per time metric, ViTKD+NKD's
+        ``(c - c-)/c-``, the non-finite-loss guard's share of a step.
     """
     cuda = args.device.startswith('cuda')
     threads = args.threads or torch.get_num_threads()
@@ -493,12 +500,14 @@ def analyse(args, results: dict) -> dict:
         }
         for arm in RATIO_ARMS
     }
-    split = {}
+    split, guard = {}, {}
     for key in metrics[:-2]:  # the time metrics
-        floor, full, rest = (
-            arms[arm][key] for arm in ('floor', 'vitkd_nkd', 'no_generator'))
+        floor, full, rest, unchecked = (
+            arms[arm][key]
+            for arm in ('floor', 'vitkd_nkd', 'no_generator', 'unchecked'))
         split[key] = dict(
             rest=(rest - floor) / floor, generator=(full - rest) / floor)
+        guard[key] = (full - unchecked) / unchecked
     return dict(
         pair=args.pair,
         device=args.device,
@@ -512,7 +521,8 @@ def analyse(args, results: dict) -> dict:
         rounds=args.rounds,
         arms=arms,
         ratios=ratios,
-        split=split)
+        split=split,
+        guard=guard)
 
 
 METRIC_LABELS = {
@@ -545,9 +555,7 @@ def format_report(report: dict) -> str:
         'ms/step: median (min) of wall time' +
         ('' if cuda else '; cpu ms: median process CPU time'),
         f'memory in MiB: {memory}'
-    ] + ([f'cpu: {report["cpu_bf16"]}'] if report['cpu_bf16'] else []) + [
-        ''
-    ]
+    ] + ([f'cpu: {report["cpu_bf16"]}'] if report['cpu_bf16'] else []) + ['']
     header = (f'{"arm":<{WIDTH}}{"ms/step":>9}{"(min)":>9}' +
               ('' if cuda else f'{"cpu ms":>9}') +
               f'{"peak":>8}{"step":>8}  batch augments')
@@ -564,9 +572,9 @@ def format_report(report: dict) -> str:
             f'{label:>9}' for label in RATIO_REFS.values())
         lines += ['', header, '-' * len(header)]
         for arm in RATIO_ARMS:
-            lines.append(f'{ARMS[arm]:<{WIDTH}}' + ''.join(
-                f'{format_ratio(ratios[arm][ref][key]):>9}'
-                for ref in RATIO_REFS))
+            lines.append(f'{ARMS[arm]:<{WIDTH}}' +
+                         ''.join(f'{format_ratio(ratios[arm][ref][key]):>9}'
+                                 for ref in RATIO_REFS))
     lines += [
         '', "split of ViTKD+NKD's (c)/(b) = 1 + (c' - b)/b + (c - c')/b:"
     ]
@@ -574,6 +582,9 @@ def format_report(report: dict) -> str:
         lines.append(f'{METRIC_LABELS[key]:<{WIDTH}}  rest of the distiller '
                      f'{split["rest"]:+.3f}, generator '
                      f'{split["generator"]:+.3f}')
+    lines += ['', "the NaN guard's share of ViTKD+NKD's step, (c - c-)/c-:"]
+    for key, share in report['guard'].items():
+        lines.append(f'{METRIC_LABELS[key]:<{WIDTH}}  {share:+.4f}')
     return '\n'.join(lines)
 
 

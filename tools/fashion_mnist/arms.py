@@ -50,6 +50,11 @@ TEACHERS = {
         config='vit-d96_teacher_fashion-mnist.py',
         shipped=osp.join('checkpoints', 'fashion_mnist',
                          'vit-d96_teacher_fashion-mnist.pth')),
+    'teacher-p7':
+    Teacher(
+        config='vit-d96-p7_teacher_fashion-mnist.py',
+        shipped=osp.join('checkpoints', 'fashion_mnist',
+                         'vit-d96-p7_teacher_fashion-mnist.pth')),
 }
 
 #: name -> arm. Order = order in tables and plots.
@@ -81,11 +86,21 @@ ARMS = {
     'vitkd-gen-cross-attn':
     Arm('vit-d48_vitkd-gen-cross-attn_fashion-mnist.py',
         'ViTKD, cross-attention generator'),
+    'vitkd_teacher-p7':
+    Arm('vit-d48_vitkd_teacher-p7_fashion-mnist.py',
+        'ViTKD, 4 x 4-grid teacher, its tokens resized to 7 x 7',
+        teacher='teacher-p7'),
+    'vitkd_teacher-p7-resize49':
+    Arm('vit-d48_vitkd_teacher-p7-resize49_fashion-mnist.py',
+        'ViTKD, 4 x 4-grid teacher fed 49 px inputs (7 x 7 grid)',
+        teacher='teacher-p7'),
 }
 #: The arms ``--seeds`` applies to (and drawn bold in the curves).
 MAIN_ARMS = ['student', 'nkd', 'vitkd', 'vitkd-nkd']
 #: ViTKD+NKD with its teacher's forward in bf16, against the fp32 teacher.
 BF16_TEACHER_ARMS = ['vitkd-nkd', 'vitkd-nkd_bf16-teacher']
+#: ViTKD from a teacher whose token grid differs from the student's.
+GRID_MISMATCH_ARMS = ['vitkd_teacher-p7', 'vitkd_teacher-p7-resize49']
 ABLATION_ARMS = [
     'vitkd-deep-mimic', 'vitkd-shallow-only', 'vitkd-deep-only',
     'vitkd-gen-self-attn', 'vitkd-gen-cross-attn'
@@ -102,15 +117,24 @@ MODES = {
     Mode(10, {arm: [0]
               for arm in MAIN_ARMS}),
     'full':
-    Mode(15, {
-        **{arm: [0, 1, 2]
-           for arm in MAIN_ARMS + BF16_TEACHER_ARMS},
-        **{arm: [0]
-           for arm in ABLATION_ARMS}
-    }),
+    Mode(
+        15, {
+            **{
+                arm: [0, 1, 2]
+                for arm in MAIN_ARMS + BF16_TEACHER_ARMS
+            },
+            **{
+                arm: [0]
+                for arm in ABLATION_ARMS
+            }
+        }),
     'bf16-teacher':
     Mode(15, {arm: [0, 1, 2]
               for arm in BF16_TEACHER_ARMS}),
+    'grid-mismatch':
+    Mode(15,
+         {arm: [0, 1, 2]
+          for arm in ['student', 'vitkd', *GRID_MISMATCH_ARMS]}),
 }
 
 #: The paper's claims the kit can check: (description, better, worse).

@@ -30,8 +30,10 @@ the file, never with torch's advice to turn ``weights_only`` off.
 Examples:
     >>> import vitkd_mm  # noqa: F401
     >>> from vitkd_mm.utils import read_checkpoint, safe_torch_load
-    >>> state = safe_torch_load('epoch_1.pth', map_location='cpu')  # doctest: +SKIP
-    >>> state = read_checkpoint('teacher.pth', 'teacher_ckpt')  # doctest: +SKIP
+    >>> state = safe_torch_load(  # doctest: +SKIP
+    ...     'epoch_1.pth', map_location='cpu')
+    >>> state = read_checkpoint(  # doctest: +SKIP
+    ...     'teacher.pth', 'teacher_ckpt')
 """
 import os
 import os.path as osp
@@ -49,8 +51,8 @@ from .safe_load import (UnreadableCheckpointError, UnsafeCheckpointError,
                         safe_checkpoint_globals)
 
 # torch >= 2.6: weights_only=True is extensible (and the default).
-TORCH_CHECKS_GLOBALS = digit_version(torch.__version__) >= digit_version(
-    '2.6.0')
+TORCH_CHECKS_GLOBALS = digit_version(
+    torch.__version__) >= digit_version('2.6.0')
 # Words of torch's weights-only errors that mean "refused", not "corrupt".
 _REFUSAL_WORDS = ('global', 'refusing', 'allowlisted', 'add_safe_globals')
 
@@ -111,15 +113,15 @@ def safe_torch_load(file, map_location=None):
         raise
     except Exception as err:  # noqa: B902  (whatever the unpickler raises)
         error_type, detail = type(err).__name__, _torch_detail(str(err))
-        refused = isinstance(err, UnsafeCheckpointError) or (
-            isinstance(err, pickle.UnpicklingError)
-            and any(word in detail.lower() for word in _REFUSAL_WORDS))
+        refused = isinstance(err, UnsafeCheckpointError) or (isinstance(
+            err, pickle.UnpicklingError) and any(word in detail.lower()
+                                                 for word in _REFUSAL_WORDS))
     if refused:
         raise UnsafeCheckpointError(
-            f'Refused to load {name}: {detail.rstrip(".")}. A checkpoint may hold only '
-            'tensors and the types mmengine writes (vitkd_mm.utils.'
-            'safe_load); unpickling anything else could run code. Use '
-            'checkpoints from sources you trust.') from None
+            f'Refused to load {name}: {detail.rstrip(".")}. A checkpoint '
+            'may hold only tensors and the types mmengine writes '
+            '(vitkd_mm.utils.safe_load); unpickling anything else could '
+            'run code. Use checkpoints from sources you trust.') from None
     cause = f'{error_type}: {detail}' if detail else error_type
     raise UnreadableCheckpointError(
         f'Cannot read checkpoint {name} ({cause}): the file is empty, '
@@ -165,7 +167,9 @@ def _download(url, model_dir=None, progress=True):
     return cached
 
 
-def load_from_http(filename, map_location=None, model_dir=None,
+def load_from_http(filename,
+                   map_location=None,
+                   model_dir=None,
                    progress=os.isatty(0)):
     """mmengine's http(s) loader (rank 0 downloads first), loading safely."""
     rank, world_size = get_dist_info()
@@ -205,11 +209,12 @@ def load_from_unsupported(filename, map_location=None):
         'give its path.')
 
 
+_MODEL_ZOO = ('modelzoo://', 'torchvision://', 'open-mmlab://', 'openmmlab://',
+              'mmcls://')
 _SCHEMES = {
     '': load_from_local,
     ('http://', 'https://'): load_from_http,
-    ('modelzoo://', 'torchvision://', 'open-mmlab://', 'openmmlab://',
-     'mmcls://'): load_from_model_zoo,
+    _MODEL_ZOO: load_from_model_zoo,
     ('pavi://', r'(\S+\:)?s3://', r'(\S+\:)?petrel://'): load_from_unsupported,
 }
 

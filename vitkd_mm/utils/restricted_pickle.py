@@ -14,16 +14,16 @@ called.
 Examples:
     >>> import torch
     >>> from vitkd_mm.utils import restricted_pickle
-    >>> checkpoint = torch.load('epoch_1.pth', map_location='cpu',
-    ...                         pickle_module=restricted_pickle)  # doctest: +SKIP
+    >>> checkpoint = torch.load(  # doctest: +SKIP
+    ...     'epoch_1.pth', map_location='cpu', pickle_module=restricted_pickle)
 """
-import _codecs
-import _compat_pickle
 import builtins
 import collections
 import functools
 import pickle
 
+import _codecs
+import _compat_pickle
 from torch import _weights_only_unpickler
 
 from .safe_load import UnsafeCheckpointError, safe_checkpoint_globals
@@ -47,8 +47,9 @@ def allowed_globals():
         module, name = qualified.split('.')
         table[qualified] = getattr(modules[module], name)
     for entry in safe_checkpoint_globals():
-        obj, qualified = entry if isinstance(entry, tuple) else (
-            entry, f'{entry.__module__}.{entry.__qualname__}')
+        obj, qualified = entry if isinstance(
+            entry, tuple) else (entry,
+                                f'{entry.__module__}.{entry.__qualname__}')
         table[qualified] = obj
     return table
 
@@ -69,8 +70,8 @@ class Unpickler(pickle._Unpickler):
 
     def find_class(self, module, name):
         if self.proto < 3 and self.fix_imports:  # Python 2 names, as pickle
-            module, name = _compat_pickle.NAME_MAPPING.get(
-                (module, name), (module, name))
+            module, name = _compat_pickle.NAME_MAPPING.get((module, name),
+                                                           (module, name))
             module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         try:
             return allowed_globals()[f'{module}.{name}']

@@ -12,7 +12,6 @@ restricted version that returns a HistoryBuffer statistics method.
 import pickle
 
 import numpy as np
-import torch
 from mmengine.logging import HistoryBuffer
 
 _HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
@@ -80,4 +79,3 @@ def safe_checkpoint_globals():
     for module in ('__builtin__', 'builtins'):
         safe.append((history_buffer_statistic, f'{module}.getattr'))
     return safe
-

@@ -5,9 +5,8 @@ from typing import Mapping
 STUDENT_PREFIX = 'architecture.'
 
 
-def student_state_dict(state_dict: Mapping,
-                       prefix: str = STUDENT_PREFIX) -> OrderedDict:
-    """Keep the student's weights, without ``prefix``.
+def student_state_dict(state_dict: Mapping) -> OrderedDict:
+    """Keep the student's weights, without their ``architecture.`` prefix.
 
     Drops the teacher (``teacher.``), the distiller (``distiller.``: the
     projections, mask token and generator, which only serve training) and
@@ -16,24 +15,23 @@ def student_state_dict(state_dict: Mapping,
     Args:
         state_dict (Mapping): State dict of a ``SingleTeacherDistill``
             (``module.`` prefixes of a DDP-saved model are allowed).
-        prefix (str): Prefix of the student's keys.
 
     Returns:
         OrderedDict: Keys as a stock mmpretrain/mmdet model has them.
 
     Raises:
-        KeyError: If no key starts with ``prefix``.
+        KeyError: If no key starts with ``architecture.``.
     """
     student = OrderedDict()
     for key, value in state_dict.items():
         if key.startswith('module.'):
             key = key[len('module.'):]
-        if key.startswith(prefix):
-            student[key[len(prefix):]] = value
+        if key.startswith(STUDENT_PREFIX):
+            student[key[len(STUDENT_PREFIX):]] = value
     if not student:
-        raise KeyError(
-            f'No key starts with {prefix!r}: this is not a checkpoint of a '
-            f'distillation run. Keys start with {sorted(state_dict)[:3]}.')
+        raise KeyError(f'No key starts with {STUDENT_PREFIX!r}: this is not a '
+                       'checkpoint of a distillation run. Keys start with '
+                       f'{sorted(state_dict)[:3]}.')
     return student
 
 

@@ -7,6 +7,8 @@
 # paper's alpha and beta, see there).
 _base_ = ['./vit-d48_fashion-mnist.py']
 
+teacher_ckpt = 'checkpoints/fashion_mnist/vit-d96-p7_teacher_fashion-mnist.pth'
+
 model = dict(
     _delete_=True,
     type='vitkd_mm.SingleTeacherDistill',
@@ -14,7 +16,7 @@ model = dict(
     teacher=dict(
         _base_.teacher_model,
         backbone=dict(_base_.teacher_model.backbone, patch_size=7)),
-    teacher_ckpt='checkpoints/fashion_mnist/vit-d96-p7_teacher_fashion-mnist.pth',
+    teacher_ckpt=teacher_ckpt,
     # dims, extra tokens and both grids are read from the two ViTs
     distiller=dict(
         type='ViTKDDistiller',

@@ -116,8 +116,9 @@ class SingleTeacherDistill(BaseModel):
         self.teacher_trainable = teacher_trainable
         if not teacher_trainable:
             self.teacher.requires_grad_(False)
-        self.teacher_precision = TeacherPrecision(
-            teacher_precision, get_device(), teacher_trainable)
+        self.teacher_precision = TeacherPrecision(teacher_precision,
+                                                  get_device(),
+                                                  teacher_trainable)
         self.calculate_student_loss = calculate_student_loss
         self.check_finite = check_finite
 
@@ -139,7 +140,8 @@ class SingleTeacherDistill(BaseModel):
         raise TypeError('architecture and teacher must be a config dict or '
                         f'an nn.Module, got {type(model).__name__}.')
 
-    def load_teacher_checkpoint(self, filename: str,
+    def load_teacher_checkpoint(self,
+                                filename: str,
                                 strict: bool = True) -> None:
         """Load the teacher's weights (see ``teacher_ckpt_strict``).
 
@@ -175,8 +177,8 @@ class SingleTeacherDistill(BaseModel):
         self.teacher.load_state_dict(state_dict, strict=False)
         print_log(
             f'Loaded teacher_ckpt {filename}: '
-            f'{len(state_dict) - len(unexpected)} keys matched'
-            + (f'; {report}' if missing or unexpected else ''), 'current',
+            f'{len(state_dict) - len(unexpected)} keys matched' +
+            (f'; {report}' if missing or unexpected else ''), 'current',
             30 if missing or unexpected else 20)
         # The runner's init_weights() must not re-initialise the teacher.
         self.teacher._is_init = True
@@ -269,12 +271,14 @@ def check_finite_losses(log_vars: Dict[str, torch.Tensor]) -> None:
     Args:
         log_vars (dict): ``{name: scalar tensor}`` from ``parse_losses``.
     """
-    values = torch.stack([value.detach().float() for value in
-                          log_vars.values()])  # K
+    values = torch.stack(
+        [value.detach().float() for value in log_vars.values()])  # K
     if bool(torch.isfinite(values).all()):
         return
-    bad = [f'{name}={value.item()}' for name, value in log_vars.items()
-           if not torch.isfinite(value).all()]
+    bad = [
+        f'{name}={value.item()}' for name, value in log_vars.items()
+        if not torch.isfinite(value).all()
+    ]
     hub = MessageHub.get_current_instance()
     iteration = hub.get_info('iter')
     where = '' if iteration is None else f' at iteration {iteration + 1}'

@@ -61,12 +61,12 @@ class TeacherInput(nn.Module):
                  size: Union[int, Sequence[int], None] = None,
                  mode: str = 'bilinear') -> None:
         super().__init__()
-        for name, value in (('mean', student['mean']),
-                            ('std', student['std'])):
+        for name, value in (('mean', student['mean']), ('std',
+                                                        student['std'])):
             self.register_buffer(
                 f'student_{name}', _per_channel(value), persistent=False)
-        for name, value in (('mean', teacher['mean']),
-                            ('std', teacher['std'])):
+        for name, value in (('mean', teacher['mean']), ('std',
+                                                        teacher['std'])):
             self.register_buffer(
                 f'teacher_{name}', _per_channel(value), persistent=False)
         channels = {self.student_mean.numel(), self.teacher_mean.numel()}
@@ -127,5 +127,7 @@ def build_teacher_input(cfg: Optional[dict], student_preprocessor: nn.Module,
     defaults = _normalisation(teacher_preprocessor) or student
     teacher = {key: cfg.get(key, defaults[key]) for key in student}
     return TeacherInput(
-        student, teacher, size=cfg.get('size'),
+        student,
+        teacher,
+        size=cfg.get('size'),
         mode=cfg.get('mode', 'bilinear'))

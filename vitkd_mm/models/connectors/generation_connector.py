@@ -123,7 +123,7 @@ class GenerationConnector(BaseModule):
         self.generator = build_generator(generator, teacher_dims, num_heads)
 
     def random_masking(
-        self, x: torch.Tensor
+            self, x: torch.Tensor
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """MAE-style per-sample random masking, filled with the mask token.
 
@@ -147,7 +147,8 @@ class GenerationConnector(BaseModule):
         ids_restore = torch.argsort(ids_shuffle, dim=1)
         ids_keep = ids_shuffle[:, :len_keep]  # B, K
         visible = torch.gather(
-            x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, x.size(-1)))
+            x, 1,
+            ids_keep.unsqueeze(-1).expand(-1, -1, x.size(-1)))
         visible = self.proj(visible)  # B, K, D_t
         mask_tokens = self.mask_token.to(visible.dtype).expand(
             B, N - len_keep, -1)  # B, N - K, D_t

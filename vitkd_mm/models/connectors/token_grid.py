@@ -153,9 +153,9 @@ class TokenGridAlign(DropExtraTokens):
             return x
         if self.mode is None:
             raise ValueError(
-                f'{owner}: the teacher\'s token grid {(h, w)} differs from the '
-                f"student's {target} and mode=None. Set mode='bilinear' or "
-                "'bicubic' (ViTKDDistiller: grid_align), or resize the "
+                f'{owner}: the teacher\'s token grid {(h, w)} differs from '
+                f"the student's {target} and mode=None. Set mode='bilinear' "
+                "or 'bicubic' (ViTKDDistiller: grid_align), or resize the "
                 "teacher's input (SingleTeacherDistill: teacher_input.size).")
         check_alignable((h, w), target, owner)
         x = x.transpose(1, 2).reshape(B, D, h, w)

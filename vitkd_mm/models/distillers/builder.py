@@ -16,8 +16,9 @@ def build_distiller(cfg: dict, student: nn.Module,
     """
     with DefaultScope.overwrite_default_scope('vitkd_mm'):
         distiller_type = cfg.get('type') if isinstance(cfg, dict) else None
-        cls = (distiller_type if isinstance(distiller_type, type) else
-               MODELS.get(distiller_type) if distiller_type else None)
+        cls = (
+            distiller_type if isinstance(distiller_type, type) else
+            MODELS.get(distiller_type) if distiller_type else None)
         if hasattr(cls, 'complete_cfg'):
             cfg = cls.complete_cfg(cfg, student, teacher)
         return MODELS.build(cfg)

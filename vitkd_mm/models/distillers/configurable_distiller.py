@@ -101,16 +101,17 @@ class ConfigurableDistiller(BaseModule):
             print_log(
                 f'connectors.{name} is used by no loss_forward_mappings '
                 'entry and is not built.', 'current', 30)
-        self.connectors = _build_named(
-            'connectors',
-            {k: v
-             for k, v in (connectors or {}).items() if k in used})
+        self.connectors = _build_named('connectors', {
+            k: v
+            for k, v in (connectors or {}).items() if k in used
+        })
         for loss_name, arguments in self.loss_specs.items():
             for argument, spec in arguments.items():
                 if spec.connector_kwargs:
                     check_call_arguments(
                         f'loss_forward_mappings.{loss_name}.{argument}.'
-                        'connector_kwargs', self.connectors[spec.connector],
+                        'connector_kwargs',
+                        self.connectors[spec.connector],
                         [name for name, _ in spec.connector_kwargs],
                         inputs_given=1)
         self.student_recorders.set_demands(
@@ -135,10 +136,10 @@ class ConfigurableDistiller(BaseModule):
             arguments = mappings[name]
             check_call_arguments(key, loss, list(arguments))
             specs[name] = {
-                argument: parse_entry(f'{key}.{argument}', entry,
-                                      self.student_recorders.recorders,
-                                      self.teacher_recorders.recorders,
-                                      connectors)
+                argument:
+                parse_entry(f'{key}.{argument}', entry,
+                            self.student_recorders.recorders,
+                            self.teacher_recorders.recorders, connectors)
                 for argument, entry in arguments.items()
             }
         check_shared_connector_calls(specs)
@@ -168,8 +169,9 @@ class ConfigurableDistiller(BaseModule):
         return losses
 
     def _read(self, spec: RecordSpec):
-        recorders = (self.student_recorders
-                     if spec.from_student else self.teacher_recorders)
+        recorders = (
+            self.student_recorders
+            if spec.from_student else self.teacher_recorders)
         try:
             return recorders.get_recorder(spec.recorder).get_record_data(
                 spec.record_idx, spec.data_idx)

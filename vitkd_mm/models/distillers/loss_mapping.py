@@ -77,8 +77,9 @@ def parse_entry(key: str, entry: dict, student_recorders: Iterable[str],
     if not isinstance(from_student, bool):
         raise TypeError(f'{key}.from_student must be True or False, '
                         f'got {from_student!r}.')
-    side, names = (('student_recorders', student_recorders) if from_student
-                   else ('teacher_recorders', teacher_recorders))
+    side, names = (('student_recorders',
+                    student_recorders) if from_student else
+                   ('teacher_recorders', teacher_recorders))
     if entry['recorder'] not in names:
         raise KeyError(f'{key}.recorder={entry["recorder"]!r} is not in '
                        f'{side}. Valid choices: {_choices(names)}.')
@@ -179,7 +180,7 @@ def record_demands(specs: Dict[str, Dict[str, RecordSpec]],
         for spec in arguments.values():
             for used in (spec, *(sub for _, sub in spec.connector_kwargs)):
                 count = used.record_idx + 1
-                if (used.from_student == from_student and
-                        count > demands.get(used.recorder, (0, ''))[0]):
+                if (used.from_student == from_student
+                        and count > demands.get(used.recorder, (0, ''))[0]):
                     demands[used.recorder] = (count, f'{used.key}.record_idx')
     return demands

@@ -18,11 +18,12 @@ _INFERRED = {
 }
 
 
-def _tokens(name: str, from_student: bool, connector: str,
+def _tokens(name: str,
+            from_student: bool,
+            connector: str,
             connector_idx: Optional[int] = None,
             connector_kwargs: Optional[dict] = None) -> dict:
-    entry = dict(recorder=name, from_student=from_student,
-                 connector=connector)
+    entry = dict(recorder=name, from_student=from_student, connector=connector)
     if connector_idx is not None:
         entry['connector_idx'] = connector_idx
     if connector_kwargs:
@@ -137,8 +138,8 @@ class ViTKDDistiller(ConfigurableDistiller):
         if deep not in ('generate', 'mimic', None):
             raise ValueError(f"deep must be 'generate', 'mimic' or None, "
                              f'got {deep!r}.')
-        for name, value in (('student_dims', student_dims),
-                            ('teacher_dims', teacher_dims)):
+        for name, value in (('student_dims', student_dims), ('teacher_dims',
+                                                             teacher_dims)):
             if value is None:
                 raise ValueError(
                     f'{name} is not set and was not read from a model. '
@@ -151,14 +152,14 @@ class ViTKDDistiller(ConfigurableDistiller):
         deep_sources = dict(
             student=student_deep_source or 'backbone.ln1',
             teacher=teacher_deep_source or 'backbone.ln1')
-        if grid_source is None and deep == 'generate' and (
-                patch_resolution is None):
+        if grid_source is None and deep == 'generate' and (patch_resolution
+                                                           is None):
             raise ValueError('grid_source=None needs patch_resolution (the '
                              "student's token grid) for the generation.")
         recorders = {
             side: {
-                f'block{i}': dict(
-                    type='ModuleOutputs', source=f'backbone.layers.{i}')
+                f'block{i}':
+                dict(type='ModuleOutputs', source=f'backbone.layers.{i}')
                 for i in shallow_layers
             }
             for side in ('student', 'teacher')
@@ -168,10 +169,9 @@ class ViTKDDistiller(ConfigurableDistiller):
             for side in recorders:
                 recorders[side]['grid'] = dict(
                     type='ModuleOutputs', source=grid_source)
-            student_grid = dict(recorder='grid', from_student=True,
-                                data_idx=1)
-            teacher_grid = dict(recorder='grid', from_student=False,
-                                data_idx=1)
+            student_grid = dict(recorder='grid', from_student=True, data_idx=1)
+            teacher_grid = dict(
+                recorder='grid', from_student=False, data_idx=1)
         if deep is not None:
             for side in recorders:
                 recorders[side]['deep'] = dict(
@@ -197,8 +197,11 @@ class ViTKDDistiller(ConfigurableDistiller):
                 type='MimicLoss', loss_weight=mimic_weight)
             mappings[f'loss_mimic_{i}'] = dict(
                 preds_S=_tokens(f'block{i}', True, f'mimic{i}'),
-                preds_T=_tokens(f'block{i}', False, 'patch_tokens',
-                                connector_kwargs=aligned))
+                preds_T=_tokens(
+                    f'block{i}',
+                    False,
+                    'patch_tokens',
+                    connector_kwargs=aligned))
         if deep == 'generate':
             connectors['generation'] = dict(
                 type='GenerationConnector',
@@ -217,8 +220,8 @@ class ViTKDDistiller(ConfigurableDistiller):
                 hw_shape=student_grid)
             mappings['loss_gen'] = dict(
                 preds_S=_tokens('deep', True, 'generation', 0, grid),
-                preds_T=_tokens('deep', False, 'patch_tokens',
-                                connector_kwargs=aligned),
+                preds_T=_tokens(
+                    'deep', False, 'patch_tokens', connector_kwargs=aligned),
                 mask=_tokens('deep', True, 'generation', 1, grid))
         elif deep == 'mimic':
             connectors['mimic_deep'] = dict(mimic)
@@ -226,8 +229,8 @@ class ViTKDDistiller(ConfigurableDistiller):
                 type='MimicLoss', loss_weight=mimic_weight)
             mappings['loss_mimic_deep'] = dict(
                 preds_S=_tokens('deep', True, 'mimic_deep'),
-                preds_T=_tokens('deep', False, 'patch_tokens',
-                                connector_kwargs=aligned))
+                preds_T=_tokens(
+                    'deep', False, 'patch_tokens', connector_kwargs=aligned))
         if nkd is not None:
             logits_source = logits_source or 'head.layers.head'
             recorders['student']['logits'] = dict(
@@ -290,8 +293,8 @@ class ViTKDDistiller(ConfigurableDistiller):
         if cfg.get('nkd') is not None:
             for side, key in (('student', 'logits_source'),
                               ('teacher', 'teacher_logits_source')):
-                cfg[key] = _logits_source(models[side], side,
-                                          cfg.get(key), key)
+                cfg[key] = _logits_source(models[side], side, cfg.get(key),
+                                          key)
         return cfg
 
 
@@ -307,8 +310,7 @@ def _logits_source(model: nn.Module, side: str, source: Optional[str],
             f'({type(model).__name__}) has no head: a headless {side} (e.g. '
             'DINOv2) gives no logits. Drop nkd (ViTKD feature losses only) '
             f'or give the {side} a head.')
-    raise ValueError(
-        f'distiller.nkd: cannot find the logits of the {side}\'s '
-        f'{type(model.head).__name__}' +
-        (f' (no module {source!r})' if source else '') +
-        f'; set distiller.{key} to the module that outputs them.')
+    raise ValueError(f'distiller.nkd: cannot find the logits of the {side}\'s '
+                     f'{type(model.head).__name__}' +
+                     (f' (no module {source!r})' if source else '') +
+                     f'; set distiller.{key} to the module that outputs them.')

@@ -60,8 +60,8 @@ class NKDLoss(BaseModule):
         self.loss_weight = loss_weight
 
     @staticmethod
-    def target_index(gt_label: torch.Tensor, logit_s: torch.Tensor
-                     ) -> torch.Tensor:
+    def target_index(gt_label: torch.Tensor,
+                     logit_s: torch.Tensor) -> torch.Tensor:
         """Return the target class of each sample as a (B, 1) index."""
         B, C = logit_s.shape
         if gt_label.shape == (B, C):

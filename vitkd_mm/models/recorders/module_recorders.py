@@ -14,9 +14,8 @@ class ModuleRecorder(BaseRecorder):
 
     def prepare_from_model(self, model: Optional[nn.Module]) -> None:
         if model is None:
-            raise ValueError(
-                f'{type(self).__name__} needs the model to find '
-                f'source={self.source!r}.')
+            raise ValueError(f'{type(self).__name__} needs the model to find '
+                             f'source={self.source!r}.')
         names = [name for name, _ in model.named_modules() if name]
         if self.source not in names:
             raise ValueError(

@@ -1,0 +1,37 @@
+# ViTKD from a foundation model: DeiT-Tiny (patch 16, a 14 x 14 grid at
+# 224 px) <- DINOv2-S/14 (self-supervised, headless, patch 14: a 16 x 16
+# grid at 224 px), mmpretrain's DeiT-Tiny recipe.
+# - Dims (192 / 384), extra tokens and both grids are read from the two
+#   backbones; the teacher's patch tokens are resized 16 x 16 -> 14 x 14
+#   (bilinear, align_corners=False) before the mimic and generation losses.
+# - DINOv2 was trained with the ImageNet mean/std in RGB, as DeiT: the
+#   teacher gets the student's batch unchanged, at 224 px.
+# - Feature losses only: DINOv2 has no classification head, so NKD (which
+#   needs the teacher's logits) is refused at build time.
+# - The checkpoint (mmpretrain's metafile, dinov2/metafile.yml) holds a
+#   37 x 37 position embedding (518 px); mmpretrain resizes it to 16 x 16
+#   when it loads.
+_base_ = ['mmpretrain::deit/deit-tiny_4xb256_in1k.py']
+
+custom_imports = dict(imports=['vitkd_mm'], allow_failed_imports=False)
+
+teacher_ckpt = 'https://download.openmmlab.com/mmpretrain/v1.0/dinov2/vit-small-p14_dinov2-pre_3rdparty_20230426-5641ca5a.pth'  # noqa: E501
+
+model = dict(
+    _delete_=True,
+    type='vitkd_mm.SingleTeacherDistill',
+    architecture={{_base_.model}},
+    teacher=dict(
+        type='ImageClassifier',
+        backbone=dict(
+            type='VisionTransformer',
+            arch='dinov2-small',
+            img_size=224,
+            patch_size=14,
+            layer_scale_init_value=1e-5),
+        neck=None,
+        head=None),
+    teacher_ckpt=teacher_ckpt,
+    distiller=dict(type='ViTKDDistiller', grid_align='bilinear'))
+
+custom_hooks = [dict(type='vitkd_mm.StudentExportHook')]
