@@ -13,17 +13,14 @@
 # - EVA-02 has no final norm: its deep feature is the output of its last
 #   block (backbone.layers.11); NKD reads the logits of its LinearClsHead
 #   (head.fc). Dims and extra tokens are read from the backbones.
-_base_ = ['mmpretrain::deit/deit-tiny_4xb256_in1k.py']
-
-custom_imports = dict(imports=['vitkd_mm'], allow_failed_imports=False)
+# Student, recipe and StudentExportHook: those of deit-t_vitkd.py.
+_base_ = ['./deit-t_vitkd.py']
 
 teacher_ckpt = 'https://download.openmmlab.com/mmpretrain/v1.0/eva02/eva02-small-p14_in21k-pre_3rdparty_in1k-336px_20230505-9c5b0e85.pth'  # noqa: E501
 
 model = dict(
-    _delete_=True,
-    type='vitkd_mm.SingleTeacherDistill',
-    architecture={{_base_.model}},
     teacher=dict(
+        _delete_=True,
         type='ImageClassifier',
         backbone=dict(
             type='ViTEVA02',
@@ -45,8 +42,7 @@ model = dict(
     # mean/std/to_rgb come from the teacher's data_preprocessor
     teacher_input=dict(size=336),
     distiller=dict(
+        _delete_=True,
         type='ViTKDDistiller',
         grid_align='bilinear',
         nkd=dict(temperature=1.0, gamma=1.0)))
-
-custom_hooks = [dict(type='vitkd_mm.StudentExportHook')]

@@ -11,17 +11,14 @@
 # - The checkpoint (mmpretrain's metafile, dinov2/metafile.yml) holds a
 #   37 x 37 position embedding (518 px); mmpretrain resizes it to 16 x 16
 #   when it loads.
-_base_ = ['mmpretrain::deit/deit-tiny_4xb256_in1k.py']
-
-custom_imports = dict(imports=['vitkd_mm'], allow_failed_imports=False)
+# Student, recipe and StudentExportHook: those of deit-t_vitkd.py.
+_base_ = ['./deit-t_vitkd.py']
 
 teacher_ckpt = 'https://download.openmmlab.com/mmpretrain/v1.0/dinov2/vit-small-p14_dinov2-pre_3rdparty_20230426-5641ca5a.pth'  # noqa: E501
 
 model = dict(
-    _delete_=True,
-    type='vitkd_mm.SingleTeacherDistill',
-    architecture={{_base_.model}},
     teacher=dict(
+        _delete_=True,
         type='ImageClassifier',
         backbone=dict(
             type='VisionTransformer',
@@ -32,6 +29,5 @@ model = dict(
         neck=None,
         head=None),
     teacher_ckpt=teacher_ckpt,
-    distiller=dict(type='ViTKDDistiller', grid_align='bilinear'))
-
-custom_hooks = [dict(type='vitkd_mm.StudentExportHook')]
+    distiller=dict(
+        _delete_=True, type='ViTKDDistiller', grid_align='bilinear'))
