@@ -20,16 +20,22 @@ Modes (tools/fashion_mnist/arms.py):
             prints both accuracies, writes no report.
     quick   the four main arms (student, NKD, ViTKD, ViTKD+NKD), seed 0,
             10 epochs.
-    full    the four main arms and ViTKD+NKD with a bf16 teacher for 3
-            seeds, the five ablations for seed 0, 15 epochs (the default).
+    full    the four main arms for 3 seeds, the five ablations for seed 0,
+            15 epochs (the default).
     bf16-teacher
             ViTKD+NKD with an fp32 and with a bf16 teacher
             (``model.teacher_precision=bf16``), 3 seeds, 15 epochs.
+    grid-mismatch
+            the student alone, ViTKD, and ViTKD from a teacher with 7 px
+            patches (a 4 x 4 token grid against the student's 7 x 7): its
+            tokens resized to 7 x 7, or its input resized to 49 px; 3 seeds,
+            15 epochs. Trains that teacher once if it is not shipped.
 
 Examples:
     python tools/fashion_mnist/run_arms.py --demo
     python tools/fashion_mnist/run_arms.py --quick
     python tools/fashion_mnist/run_arms.py --mode bf16-teacher
+    python tools/fashion_mnist/run_arms.py --mode grid-mismatch
     python tools/fashion_mnist/run_arms.py
 """
 import argparse
