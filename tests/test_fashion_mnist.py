@@ -536,3 +536,45 @@ def test_report_rebuilds_the_committed_table(tmp_path):
     os.remove(osp.join(mode_dir, 'nkd', 'seed2', runs.RESULT_FILE))
     with pytest.raises(FileNotFoundError, match='nkd seed 2 has not'):
         report.load_kit(mode_dir)
+
+
+@pytest.mark.parametrize('precision, size', [('fp32', None), ('fp32', 49),
+                                             ('bf16', None)])
+def test_eval_teacher_scores_the_teacher_as_distillation_runs_it(
+        fake_gz, tmp_path, precision, size):
+    """tools/analysis_tools/eval_teacher.py: top-1 on the config's test set
+    equals the accuracy of the teacher's logits computed here by hand, with
+    the batch normalised, resized (F.interpolate, bilinear) and run under
+    autocast as SingleTeacherDistill does."""
+    import torch.nn.functional as F
+    from analysis_tools import eval_teacher
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+    src, data = fake_gz
+    root = str(tmp_path / 'fashion_mnist')
+    prep.prepare(src, root, shapes=ANY_SIZE)
+    config = osp.join(CONFIG_DIR, 'vit-d96-p7_teacher_fashion-mnist.py')
+    cfg = Config.fromfile(config)
+    cfg.test_dataloader.dataset.data_root = root
+    cfg.test_dataloader.num_workers = 0
+    cfg.test_dataloader.persistent_workers = False
+    torch.manual_seed(0)
+    teacher = MODELS.build(cfg.model)
+    checkpoint = str(tmp_path / 'teacher.pth')
+    torch.save(teacher.state_dict(), checkpoint)
+
+    result = eval_teacher.evaluate(cfg, checkpoint, precision, size)
+    images, labels = data['t10k']
+    mean, std = cfg.data_preprocessor.mean[0], cfg.data_preprocessor.std[0]
+    x = (torch.from_numpy(images).float()[:, None] - mean) / std
+    if size is not None:
+        x = F.interpolate(
+            x, size=(size, size), mode='bilinear', align_corners=False)
+    with torch.no_grad(), torch.autocast(
+            'cpu', dtype=torch.bfloat16, enabled=precision == 'bf16'):
+        predicted = teacher.eval()(x, mode='tensor').argmax(1)
+    expected = 100 * (predicted == torch.from_numpy(labels)).sum() / 4
+    assert result['samples'] == 4
+    assert result['predictions'] == predicted.tolist()
+    assert result['top1'] == pytest.approx(float(expected))
+    assert (result['precision'], result['size']) == (precision, size)
