@@ -140,7 +140,8 @@ MODES = {
           for arm in ['student', 'vitkd', *GRID_MISMATCH_ARMS]}),
 }
 
-#: The paper's claims the kit can check: (description, better, worse).
+#: The claims the kit can check, the paper's and ours:
+#: (description, better, worse).
 CLAIMS = [
     ('ViTKD beats the student alone', 'vitkd', 'student'),
     ('NKD beats the student alone', 'nkd', 'student'),
@@ -151,6 +152,15 @@ CLAIMS = [
     ('deep generation adds to shallow mimic', 'vitkd', 'vitkd-shallow-only'),
     ('conv generator beats self-attention', 'vitkd', 'vitkd-gen-self-attn'),
     ('conv generator beats cross-attention', 'vitkd', 'vitkd-gen-cross-attn'),
+    # beyond the paper: a bf16 teacher, teachers with another token grid
+    ('a bf16 teacher does as well as an fp32 one', 'vitkd-nkd_bf16-teacher',
+     'vitkd-nkd'),
+    ('ViTKD from a 4 x 4-grid teacher (tokens resized) beats the student',
+     'vitkd_teacher-p7', 'student'),
+    ('ViTKD from a 4 x 4-grid teacher (input resized) beats the student',
+     'vitkd_teacher-p7-resize49', 'student'),
+    ('resizing the teacher\'s tokens beats resizing its input',
+     'vitkd_teacher-p7', 'vitkd_teacher-p7-resize49'),
 ]
 
 
