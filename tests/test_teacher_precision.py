@@ -1,5 +1,6 @@
 """teacher_precision: the frozen teacher's forward in bf16/fp16."""
 import copy
+import logging
 import os.path as osp
 from contextlib import nullcontext
 
@@ -9,7 +10,8 @@ from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
 
 from tests.utils import fake_batch, tiny_distill_cfg, tiny_runner_cfg
-from vitkd_mm.models.algorithms import single_teacher_distill
+from vitkd_mm.models.algorithms import (single_teacher_distill,
+                                        teacher_precision)
 from vitkd_mm.models.algorithms.teacher_precision import (TeacherPrecision,
                                                           cast_floats,
                                                           cpu_bf16_flags,
@@ -202,6 +204,23 @@ def test_cpu_bf16_flags_read_from_cpuinfo(tmp_path):
     cpuinfo.write_text('flags\t\t: fpu avx2 avx512f\n')
     assert cpu_bf16_flags(str(cpuinfo)) == ()
     assert cpu_bf16_flags(str(tmp_path / 'missing')) == ()
+
+
+@pytest.mark.parametrize('flags, warns', [((), True), (('amx_bf16', ), False)])
+def test_bf16_on_a_cpu_without_native_bf16_warns(monkeypatch, flags, warns):
+    logged = []
+    monkeypatch.setattr(teacher_precision, 'cpu_bf16_flags', lambda: flags)
+    monkeypatch.setattr(teacher_precision, 'print_log',
+                        lambda msg, logger, level: logged.append((msg, level)))
+    TeacherPrecision('bf16', 'cpu')
+    TeacherPrecision('fp32', 'cpu')
+    if warns:
+        [(msg, level)] = logged
+        assert level == logging.WARNING
+        assert msg.startswith("teacher_precision='bf16' on a CPU without "
+                              'native bf16 (none of amx_bf16, avx512_bf16')
+    else:
+        assert logged == []
 
 
 def test_cast_floats_keeps_structure_and_integers():

@@ -9,10 +9,12 @@ back to the student's dtype, so connectors and losses never see the
 teacher's precision. The teacher's weights stay fp32: checkpoints keep the
 teacher exactly as loaded.
 """
+import logging
 from contextlib import nullcontext
 from typing import Any, Dict, Tuple
 
 import torch
+from mmengine.logging import print_log
 
 from ..recorders import RecorderManager
 
@@ -106,6 +108,11 @@ class TeacherPrecision:
             ``device_type`` or set for a trainable teacher; the message
             names ``teacher_precision``.
 
+    ``'bf16'`` on a CPU without native bf16 (:func:`cpu_bf16_flags` empty)
+    builds, so its accuracy can be checked anywhere, but logs a warning:
+    there every bf16 matmul is emulated and the teacher gets slower, not
+    faster.
+
     Examples:
         >>> teacher = torch.nn.Linear(4, 2)
         >>> precision = TeacherPrecision('bf16', 'cpu')
@@ -134,6 +141,14 @@ class TeacherPrecision:
                 f'teacher_precision={precision!r} applies to a frozen '
                 "teacher; with teacher_trainable=True use 'fp32' (or the "
                 "optimizer wrapper's AMP for both networks).")
+        if (precision == 'bf16' and device_type == 'cpu'
+                and not cpu_bf16_flags()):
+            print_log(
+                "teacher_precision='bf16' on a CPU without native bf16 "
+                f"(none of {', '.join(CPU_BF16_FLAGS)} in /proc/cpuinfo): "
+                'bf16 is emulated there, so the teacher forward runs '
+                "slower than in 'fp32', not faster.", 'current',
+                logging.WARNING)
         self.precision = precision
         self.dtype = PRECISIONS[precision]
 
