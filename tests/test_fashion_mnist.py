@@ -487,6 +487,33 @@ def test_read_scalars_and_summary(tmp_path):
     ]
 
 
+@pytest.mark.parametrize('bf16_top1, verdict', [(81.5, 'holds'),
+                                                (80.9, 'does NOT hold')])
+def test_matches_claim_allows_one_reference_std(bf16_top1, verdict):
+    """"A bf16 teacher does as well": within one seed std of the fp32 arm
+    (mean 82, sample std 1) or above."""
+    finished = {
+        'vitkd-nkd': [
+            dict(seed=s, top1=a, sec_per_iter=None)
+            for s, a in enumerate((81.0, 82.0, 83.0))
+        ],
+        'vitkd-nkd_bf16-teacher':
+        [dict(seed=s, top1=bf16_top1, sec_per_iter=None) for s in range(3)],
+    }
+    lines = report.claim_lines(report.summarize(finished))
+    assert lines == [
+        f'- a bf16 teacher does as well as an fp32 one: {verdict} '
+        f'(vitkd-nkd_bf16-teacher {bf16_top1:.2f} vs vitkd-nkd 82.00, '
+        f'{bf16_top1 - 82:+.2f} points; needs at least -1.00: one seed std '
+        'of vitkd-nkd)'
+    ]
+    # Seed 0 alone (fp32 81.0): no std, so only "or above" counts.
+    one_seed = {arm: runs_[:1] for arm, runs_ in finished.items()}
+    [line] = report.claim_lines(report.summarize(one_seed))
+    assert line.endswith('single seed of vitkd-nkd: no noise estimate)')
+    assert (': holds (' if bf16_top1 >= 81.0 else ': not shown (') in line
+
+
 COMMITTED = osp.join(REPO_ROOT, 'docs', 'fashion_mnist_results')
 
 

@@ -140,27 +140,49 @@ MODES = {
           for arm in ['student', 'vitkd', *GRID_MISMATCH_ARMS]}),
 }
 
-#: The claims the kit can check, the paper's and ours:
-#: (description, better, worse).
+
+class Claim(NamedTuple):
+    """A claim the kit checks on the mean top-1 of two arms.
+
+    Args:
+        text (str): The claim, as the report prints it.
+        arm (str): The arm the claim is about.
+        reference (str): The arm it is compared with.
+        kind (str): ``'beats'``: ``arm``'s mean is above ``reference``'s;
+            ``'matches'``: it is within one seed std of ``reference``'s
+            mean, or above. Defaults to ``'beats'``.
+    """
+    text: str
+    arm: str
+    reference: str
+    kind: str = 'beats'
+
+
+#: The claims the kit can check, the paper's and ours.
 CLAIMS = [
-    ('ViTKD beats the student alone', 'vitkd', 'student'),
-    ('NKD beats the student alone', 'nkd', 'student'),
-    ('ViTKD+NKD beats ViTKD (complementary)', 'vitkd-nkd', 'vitkd'),
-    ('ViTKD+NKD beats NKD (complementary)', 'vitkd-nkd', 'nkd'),
-    ('deep: generating beats mimicking', 'vitkd', 'vitkd-deep-mimic'),
-    ('shallow mimic adds to deep generation', 'vitkd', 'vitkd-deep-only'),
-    ('deep generation adds to shallow mimic', 'vitkd', 'vitkd-shallow-only'),
-    ('conv generator beats self-attention', 'vitkd', 'vitkd-gen-self-attn'),
-    ('conv generator beats cross-attention', 'vitkd', 'vitkd-gen-cross-attn'),
+    Claim('ViTKD beats the student alone', 'vitkd', 'student'),
+    Claim('NKD beats the student alone', 'nkd', 'student'),
+    Claim('ViTKD+NKD beats ViTKD (complementary)', 'vitkd-nkd', 'vitkd'),
+    Claim('ViTKD+NKD beats NKD (complementary)', 'vitkd-nkd', 'nkd'),
+    Claim('deep: generating beats mimicking', 'vitkd', 'vitkd-deep-mimic'),
+    Claim('shallow mimic adds to deep generation', 'vitkd', 'vitkd-deep-only'),
+    Claim('deep generation adds to shallow mimic', 'vitkd',
+          'vitkd-shallow-only'),
+    Claim('conv generator beats self-attention', 'vitkd',
+          'vitkd-gen-self-attn'),
+    Claim('conv generator beats cross-attention', 'vitkd',
+          'vitkd-gen-cross-attn'),
     # beyond the paper: a bf16 teacher, teachers with another token grid
-    ('a bf16 teacher does as well as an fp32 one', 'vitkd-nkd_bf16-teacher',
-     'vitkd-nkd'),
-    ('ViTKD from a 4 x 4-grid teacher (tokens resized) beats the student',
-     'vitkd_teacher-p7', 'student'),
-    ('ViTKD from a 4 x 4-grid teacher (input resized) beats the student',
-     'vitkd_teacher-p7-resize49', 'student'),
-    ('resizing the teacher\'s tokens beats resizing its input',
-     'vitkd_teacher-p7', 'vitkd_teacher-p7-resize49'),
+    Claim('a bf16 teacher does as well as an fp32 one',
+          'vitkd-nkd_bf16-teacher', 'vitkd-nkd', 'matches'),
+    Claim(
+        'ViTKD from a 4 x 4-grid teacher (tokens resized) beats the '
+        'student', 'vitkd_teacher-p7', 'student'),
+    Claim(
+        'ViTKD from a 4 x 4-grid teacher (input resized) beats the '
+        'student', 'vitkd_teacher-p7-resize49', 'student'),
+    Claim('resizing the teacher\'s tokens beats resizing its input',
+          'vitkd_teacher-p7', 'vitkd_teacher-p7-resize49'),
 ]
 
 
