@@ -431,12 +431,14 @@ def cpu_bf16_report(args) -> Optional[str]:
     """What the CPU offers for bf16 (None on CUDA)."""
     if args.device.startswith('cuda'):
         return None
-    from vitkd_mm.models.algorithms.teacher_precision import cpu_bf16_flags
+    from vitkd_mm.models.algorithms.teacher_precision import (CPU_BF16_FLAGS,
+                                                              cpu_bf16_flags)
     flags = cpu_bf16_flags()
     if flags:
         return 'native bf16: ' + ', '.join(flags)
-    return ('no native bf16 (neither amx_bf16 nor avx512_bf16): the bf16 '
-            'teacher is emulated, these bf16 figures do not show its gain')
+    return (f"no native bf16 (none of {', '.join(CPU_BF16_FLAGS)}): the "
+            'bf16 teacher is emulated, these bf16 figures do not show its '
+            'gain')
 
 
 def summarize(runs: list) -> dict:

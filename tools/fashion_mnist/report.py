@@ -81,7 +81,7 @@ def _check_beats(delta, arm, reference):
     """Verdict and noise note of "``arm`` beats ``reference``"."""
     verdict = 'holds' if delta > 0 else 'does NOT hold'
     # The spread over seeds of the arms that have several seeds.
-    stds = [summary['std'] for summary in (arm, reference) if summary['n'] > 1]
+    stds = [side['std'] for side in (arm, reference) if side['n'] > 1]
     if not stds:
         return verdict, 'single seed: no noise estimate'
     if abs(delta) > max(stds):
