@@ -165,9 +165,9 @@ def test_partial_teacher_ckpt_is_refused_by_default(tmp_path):
 
 
 def test_partial_teacher_ckpt_opt_out_inits_the_rest(tmp_path, monkeypatch):
-    from vitkd_mm.models.algorithms import single_teacher_distill
+    from vitkd_mm.models.algorithms import teacher_checkpoint
     logged = []
-    monkeypatch.setattr(single_teacher_distill, 'print_log',
+    monkeypatch.setattr(teacher_checkpoint, 'print_log',
                         lambda msg, *args: logged.append((msg, args)))
     path, state = partial_teacher_ckpt(tmp_path)
     model = build(teacher_ckpt=path, teacher_ckpt_strict=False)

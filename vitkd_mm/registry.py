@@ -5,15 +5,18 @@ Each node is a child of the matching root registry in MMEngine, with scope
 scope (mmpretrain, mmdet) without an explicit import.
 """
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
-__all__ = ['MODELS', 'HOOKS', 'RECORDERS']
+__all__ = ['MODELS', 'HOOKS', 'LOOPS', 'RECORDERS']
 
 #: Algorithms, distillers, connectors, losses and necks.
 MODELS = Registry(
     'model', parent=MMENGINE_MODELS, locations=['vitkd_mm.models'])
 #: Engine hooks (student export).
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['vitkd_mm.engine'])
+#: Loops (validation with the teacher's metrics).
+LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=['vitkd_mm.engine'])
 #: Recorders: how a value is captured (forward hooks, method patches).
 RECORDERS = Registry('recorder', locations=['vitkd_mm.models.recorders'])

@@ -26,6 +26,10 @@ model = dict(
         teacher_dims=1024,
         patch_resolution=(14, 14)))
 
+# Validation scores the student, and the frozen teacher once per run as
+# training feeds it (logged as teacher/accuracy/top1 beside the student's).
+val_cfg = dict(type='vitkd_mm.SingleTeacherDistillValLoop')
+
 custom_hooks = [
     dict(type='EMAHook', momentum=4e-5, priority='ABOVE_NORMAL'),
     dict(type='vitkd_mm.StudentExportHook'),

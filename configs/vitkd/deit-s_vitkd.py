@@ -25,4 +25,8 @@ model = dict(
         teacher_dims=768,
         patch_resolution=(14, 14)))
 
+# Validation scores the student, and the frozen teacher once per run as
+# training feeds it (logged as teacher/accuracy/top1 beside the student's).
+val_cfg = dict(type='vitkd_mm.SingleTeacherDistillValLoop')
+
 custom_hooks = [dict(type='vitkd_mm.StudentExportHook')]

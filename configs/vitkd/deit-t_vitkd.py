@@ -83,5 +83,9 @@ model = dict(
                 preds_T=tokens('deep', False, 'patch_tokens'),
                 mask=tokens('deep', True, 'generation', 1)))))
 
+# Validation scores the student, and the frozen teacher once per run as
+# training feeds it (logged as teacher/accuracy/top1 beside the student's).
+val_cfg = dict(type='vitkd_mm.SingleTeacherDistillValLoop')
+
 # the plain student, ready for a stock mmpretrain config, at the end
 custom_hooks = [dict(type='vitkd_mm.StudentExportHook')]

@@ -10,7 +10,12 @@
 #   needs the teacher's logits) is refused at build time.
 # - The checkpoint (mmpretrain's metafile, dinov2/metafile.yml) holds a
 #   37 x 37 position embedding (518 px); mmpretrain resizes it to 16 x 16
-#   when it loads.
+#   when it loads (logged as a warning: the teacher runs at 224 px). It
+#   also holds DINOv2's backbone.mask_token (its masked-image-modelling
+#   token), which mmpretrain's VisionTransformer has no parameter for: it
+#   is the one key ignored, by name.
+# - Headless: validation logs the teacher's k-NN top-1 of its cls token
+#   (teacher/knn/accuracy/top1; val_cfg.knn sets how many training images).
 # Student, recipe and StudentExportHook: those of deit-t_vitkd.py.
 _base_ = ['./deit-t_vitkd.py']
 
@@ -29,5 +34,6 @@ model = dict(
         neck=None,
         head=None),
     teacher_ckpt=teacher_ckpt,
+    teacher_ckpt_ignore_keys=['backbone.mask_token'],
     distiller=dict(
         _delete_=True, type='ViTKDDistiller', grid_align='bilinear'))

@@ -23,3 +23,7 @@ model = dict(
         grid_align='bilinear',
         mimic_weight=4.8e-4,
         generation_weight=4.8e-5))
+
+# Validation scores the student, and the frozen teacher once per run as
+# training feeds it (logged as teacher/accuracy/top1 beside the student's).
+val_cfg = dict(type='vitkd_mm.SingleTeacherDistillValLoop')

@@ -1,4 +1,4 @@
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.device import get_device
@@ -8,10 +8,10 @@ from mmengine.structures import BaseDataElement
 from torch import nn
 
 from vitkd_mm.registry import MODELS
-from vitkd_mm.utils import read_checkpoint
 from ..distillers import build_distiller
 from ..recorders import RecordsComplete
-from .teacher_input import build_teacher_input
+from .teacher_checkpoint import load_teacher_checkpoint
+from .teacher_input import build_teacher_input, describe_teacher_input
 from .teacher_precision import TeacherPrecision
 
 
@@ -42,14 +42,22 @@ class SingleTeacherDistill(BaseModel):
         distiller (dict): Config of the distiller, built in the ``vitkd_mm``
             scope, e.g. ``dict(type='ConfigurableDistiller', ...)``.
         teacher_ckpt (str, optional): Teacher checkpoint (path or URL), with
-            or without a ``state_dict`` wrapper (``module.`` prefixes
-            allowed). Defaults to None.
-        teacher_ckpt_strict (bool): Refuse a ``teacher_ckpt`` whose keys are
-            not exactly the teacher's (the error lists the missing and
-            unexpected keys). False loads what matches (at least one key),
-            warns with the lists, and first runs the teacher's own
-            ``init_weights()`` so the rest is initialised, not random.
-            Defaults to True.
+            or without a ``state_dict`` or ``model`` wrapper (``module.``
+            prefixes allowed), loaded by
+            :func:`~.teacher_checkpoint.load_teacher_checkpoint`. None
+            leaves the teacher as built (a warning, unless it is trainable
+            or has a ``Pretrained`` init_cfg). Defaults to None.
+        teacher_ckpt_strict (bool): Refuse a ``teacher_ckpt`` whose keys or
+            shapes are not exactly the teacher's (the error lists the
+            missing, unexpected and mismatched keys). False loads what fits
+            (at least one key), warns with the rest, and first runs the
+            teacher's own ``init_weights()`` so what the file lacks is
+            initialised, not random. Defaults to True.
+        teacher_ckpt_ignore_keys (Sequence[str]): ``fnmatch`` patterns of
+            keys a published ``teacher_ckpt`` carries that the teacher has
+            no use for, e.g. ``['backbone.mask_token']`` (DINOv2); logged
+            at load, a pattern matching nothing is a warning. Defaults to
+            ().
         teacher_trainable (bool): Train the teacher too, on its own loss
             (logged as ``teacher.*``; online distillation). Defaults to
             False.
@@ -77,8 +85,9 @@ class SingleTeacherDistill(BaseModel):
         teacher_input (dict, optional): What the teacher was trained on,
             when it differs from the student: ``mean``, ``std``, ``to_rgb``
             and/or ``size`` (see :func:`build_teacher_input`); the
-            student's batch is converted to it. Defaults to None (the
-            teacher gets the student's batch).
+            student's batch is converted to it. Defaults to None: the
+            normalisation of the teacher's own ``data_preprocessor`` if it
+            has one, else the student's batch unchanged.
         init_cfg (dict, optional): Initialisation config.
 
     State-dict prefixes: ``architecture.``, ``teacher.``, ``distiller.``.
@@ -90,6 +99,7 @@ class SingleTeacherDistill(BaseModel):
                  distiller: dict,
                  teacher_ckpt: Optional[str] = None,
                  teacher_ckpt_strict: bool = True,
+                 teacher_ckpt_ignore_keys: Sequence[str] = (),
                  teacher_trainable: bool = False,
                  teacher_precision: str = 'fp32',
                  calculate_student_loss: bool = True,
@@ -111,9 +121,17 @@ class SingleTeacherDistill(BaseModel):
         if not own_preprocessor:
             self.data_preprocessor = self.architecture.data_preprocessor
         self.teacher = self._build(teacher)
-        if teacher_ckpt is not None:
-            self.load_teacher_checkpoint(teacher_ckpt, teacher_ckpt_strict)
         self.teacher_trainable = teacher_trainable
+        if teacher_ckpt is not None:
+            load_teacher_checkpoint(self.teacher, teacher_ckpt,
+                                    teacher_ckpt_strict,
+                                    teacher_ckpt_ignore_keys)
+        elif not teacher_trainable and not _has_pretrained_init(self.teacher):
+            print_log(
+                'model.teacher_ckpt is not set and the teacher has no '
+                "Pretrained init_cfg: distilling from a randomly "
+                'initialised frozen teacher. Set teacher_ckpt to its '
+                'weights.', 'current', 30)
         if not teacher_trainable:
             self.teacher.requires_grad_(False)
         self.teacher_precision = TeacherPrecision(teacher_precision,
@@ -125,6 +143,9 @@ class SingleTeacherDistill(BaseModel):
         self.teacher_input = build_teacher_input(
             teacher_input, self.data_preprocessor,
             self.teacher.data_preprocessor)
+        print_log(
+            f'Teacher input: {describe_teacher_input(self.teacher_input)}, '
+            f'{teacher_precision}.', 'current')
         self.distiller = build_distiller(distiller, self.architecture,
                                          self.teacher)
         self.distiller.prepare_from_student(self.architecture)
@@ -139,49 +160,6 @@ class SingleTeacherDistill(BaseModel):
             return MODELS.build(model)
         raise TypeError('architecture and teacher must be a config dict or '
                         f'an nn.Module, got {type(model).__name__}.')
-
-    def load_teacher_checkpoint(self,
-                                filename: str,
-                                strict: bool = True) -> None:
-        """Load the teacher's weights (see ``teacher_ckpt_strict``).
-
-        Raises:
-            ValueError: If ``strict`` and the keys differ from the teacher's,
-                or if no key matches at all.
-        """
-        checkpoint = read_checkpoint(filename, 'teacher_ckpt')
-        state_dict = checkpoint.get('state_dict', checkpoint)
-        state_dict = {
-            key[len('module.'):] if key.startswith('module.') else key: value
-            for key, value in state_dict.items()
-        }
-        expected = self.teacher.state_dict()
-        missing = [key for key in expected if key not in state_dict]
-        unexpected = [key for key in state_dict if key not in expected]
-        report = (f'missing keys ({len(missing)}): {_preview(missing)}; '
-                  f'unexpected keys ({len(unexpected)}): '
-                  f'{_preview(unexpected)}')
-        if len(unexpected) == len(state_dict):
-            raise ValueError(
-                f'teacher_ckpt={filename!r} matches no key of the teacher '
-                f'({type(self.teacher).__name__}): {report}.')
-        if strict and (missing or unexpected):
-            raise ValueError(
-                f'teacher_ckpt={filename!r} does not fit the teacher '
-                f'({type(self.teacher).__name__}): {report}. Fix the teacher '
-                'config or the checkpoint, or set teacher_ckpt_strict=False '
-                'to load only the matching keys.')
-        if missing:
-            # The keys the checkpoint lacks get the teacher's own init.
-            self.teacher.init_weights()
-        self.teacher.load_state_dict(state_dict, strict=False)
-        print_log(
-            f'Loaded teacher_ckpt {filename}: '
-            f'{len(state_dict) - len(unexpected)} keys matched' +
-            (f'; {report}' if missing or unexpected else ''), 'current',
-            30 if missing or unexpected else 20)
-        # The runner's init_weights() must not re-initialise the teacher.
-        self.teacher._is_init = True
 
     def train(self, mode: bool = True) -> 'SingleTeacherDistill':
         """Set train mode; a frozen teacher always stays in eval mode."""
@@ -241,6 +219,18 @@ class SingleTeacherDistill(BaseModel):
             _prefixed(self.distiller.compute_distill_losses(), 'distill'))
         return losses
 
+    @torch.no_grad()
+    def teacher_forward(self,
+                        inputs: torch.Tensor,
+                        data_samples: Optional[List[BaseDataElement]] = None,
+                        mode: str = 'predict'):
+        """The teacher on the student's preprocessed batch, as training runs
+        it (``teacher_input``, then ``teacher_precision``), in ``mode``
+        ('predict' or 'tensor'); for evaluating the teacher."""
+        inputs = self.teacher_input(inputs)
+        with self.teacher_precision.autocast(inputs.device.type):
+            return self.teacher(inputs, data_samples, mode=mode)
+
     def _run_teacher(self, inputs: torch.Tensor,
                      data_samples: Optional[List[BaseDataElement]]) -> None:
         """The frozen teacher's forward, stopped by its recorder manager as
@@ -256,10 +246,14 @@ class SingleTeacherDistill(BaseModel):
             next(self.architecture.parameters()).dtype)
 
 
-def _preview(keys: List[str], limit: int = 10) -> str:
-    shown = ', '.join(keys[:limit]) or 'none'
-    return shown + (f', ... ({len(keys) - limit} more)'
-                    if len(keys) > limit else '')
+def _has_pretrained_init(model: nn.Module) -> bool:
+    """Whether ``model`` or a submodule loads weights in ``init_weights``."""
+    for module in model.modules():
+        cfgs = getattr(module, 'init_cfg', None) or []
+        for cfg in cfgs if isinstance(cfgs, list) else [cfgs]:
+            if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+                return True
+    return False
 
 
 def check_finite_losses(log_vars: Dict[str, torch.Tensor]) -> None:

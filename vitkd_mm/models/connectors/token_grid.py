@@ -17,7 +17,9 @@ def to_hw(shape: HWShape, name: str) -> Tuple[int, int]:
         hw = (shape, shape)
     else:
         hw = tuple(shape) if isinstance(shape, Sequence) else ()
-    if len(hw) != 2 or not all(isinstance(s, int) and s > 0 for s in hw):
+    if len(hw) != 2 or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s > 0
+            for s in hw):
         raise ValueError(f'{name} must be a positive int or an (h, w) pair of '
                          f'positive ints, got {shape!r}.')
     return hw

@@ -3,6 +3,7 @@ from typing import Optional
 from torch import nn
 
 from vitkd_mm.registry import RECORDERS
+from vitkd_mm.utils import preview
 from .base_recorder import BaseRecorder
 
 
@@ -21,17 +22,11 @@ class ModuleRecorder(BaseRecorder):
             raise ValueError(
                 f'{type(self).__name__}: source={self.source!r} names no '
                 f'module of {type(model).__name__}. Valid module names '
-                f'include: {_preview(names)}')
+                f'include: {preview(names, limit=40)}')
         self.register_hook(model.get_submodule(self.source))
 
     def register_hook(self, module: nn.Module) -> None:
         raise NotImplementedError
-
-
-def _preview(names, limit=40):
-    shown = ', '.join(names[:limit])
-    more = len(names) - limit
-    return shown + (f', ... ({more} more)' if more > 0 else '')
 
 
 @RECORDERS.register_module()

@@ -1,0 +1,258 @@
+"""Load a teacher's published checkpoint as published.
+
+``teacher_ckpt`` is read through vitkd_mm's safe loaders
+(:func:`vitkd_mm.utils.read_checkpoint`), unwrapped (``state_dict`` or
+``model`` wrappers, ``module.`` prefixes), and compared key by key *and*
+shape by shape with the teacher, after the teacher's own load-time
+adaptations have run: mmpretrain's ViTs resize a position embedding of
+another grid when they load (DINOv2's 37 x 37 file into a 16 x 16 model),
+so that is no mismatch. Buffers a model recomputes from its input grid
+(EVA-02's rotary embeddings, :data:`DERIVED_BUFFERS`) keep the model's
+values when the file's were made for another grid. Keys a published file
+carries that the model has no use for (DINOv2's ``backbone.mask_token``)
+are dropped only when ``teacher_ckpt_ignore_keys`` names them.
+
+Examples:
+    >>> import torch
+    >>> from torch import nn
+    >>> model = nn.Linear(2, 3)
+    >>> state = dict(model.state_dict(), mask_token=torch.zeros(1, 2))
+    >>> report = match_state_dict(model, state, ignore_keys=['mask_*'])
+    >>> report.ignored, report.problems
+    (['mask_token'], '')
+"""
+import fnmatch
+import os.path as osp
+from dataclasses import dataclass, field
+from typing import Dict, List, Sequence, Tuple
+from urllib.error import URLError
+
+import torch
+from mmengine.logging import print_log
+from torch import nn
+
+from vitkd_mm.utils import preview, read_checkpoint
+
+#: Buffers recomputed from the token grid, per module class name:
+#: EVA-02's rotary position embedding (mmpretrain ``RotaryEmbeddingFast``).
+DERIVED_BUFFERS = {'RotaryEmbeddingFast': ('freqs_cos', 'freqs_sin')}
+#: Wrappers of a state dict in published files: mmengine's, and DeiT's
+#: release format.
+_WRAPPERS = ('state_dict', 'model')
+
+
+@dataclass
+class KeyReport:
+    """How a checkpoint's state dict fits a model.
+
+    Attributes:
+        loadable (dict): The entries that load as they are.
+        missing (list[str]): Model keys the file lacks.
+        unexpected (list[str]): File keys the model lacks.
+        mismatched (list[tuple]): ``(key, file shape, model shape)``.
+        ignored (list[str]): File keys dropped by ``ignore_keys``.
+        unused_patterns (list[str]): Patterns that matched no key.
+        recomputed (list[str]): Grid-derived buffers kept at the model's
+            values (:data:`DERIVED_BUFFERS`).
+        resized (list[tuple]): ``(key, file shape, model shape)`` of what
+            the model's own loader resized (a position embedding of
+            another grid).
+    """
+    loadable: Dict[str, torch.Tensor] = field(default_factory=dict)
+    missing: List[str] = field(default_factory=list)
+    unexpected: List[str] = field(default_factory=list)
+    mismatched: List[Tuple[str, tuple, tuple]] = field(default_factory=list)
+    ignored: List[str] = field(default_factory=list)
+    unused_patterns: List[str] = field(default_factory=list)
+    recomputed: List[str] = field(default_factory=list)
+    resized: List[Tuple[str, tuple, tuple]] = field(default_factory=list)
+
+    @property
+    def problems(self) -> str:
+        """Missing, unexpected and mismatched keys in words ('' if none)."""
+        parts = []
+        if self.missing:
+            parts.append(f'missing keys ({len(self.missing)}): '
+                         f'{preview(self.missing)}')
+        if self.unexpected:
+            parts.append(f'unexpected keys ({len(self.unexpected)}): '
+                         f'{preview(self.unexpected)}')
+        if self.mismatched:
+            shapes = [
+                f'{key} (checkpoint {list(file)}, model {list(model)})'
+                for key, file, model in self.mismatched
+            ]
+            parts.append(f'shape mismatches ({len(shapes)}): '
+                         f'{preview(shapes)}')
+        return '; '.join(parts)
+
+
+def read_state_dict(filename: str, config_key: str = 'teacher_ckpt') -> dict:
+    """The state dict of a checkpoint file or URL, unwrapped.
+
+    Accepts a bare state dict, mmengine's ``{'state_dict': ...}`` and DeiT's
+    ``{'model': ...}``; strips DDP's ``module.`` prefix.
+
+    Raises:
+        FileNotFoundError: No such file, or a directory.
+        ConnectionError: A URL that cannot be fetched (offline host).
+        TypeError: The file holds no state dict (a tensor, a list).
+        UnsafeCheckpointError, UnreadableCheckpointError: As
+            :func:`vitkd_mm.utils.read_checkpoint`.
+    All name ``config_key`` and the file.
+    """
+    if osp.isdir(osp.expanduser(filename)):
+        raise FileNotFoundError(
+            f'{config_key}={filename!r} is a directory; give the '
+            'checkpoint file (.pth) in it.')
+    try:
+        checkpoint = read_checkpoint(filename, config_key)
+    except URLError as err:
+        raise ConnectionError(
+            f'{config_key}: cannot download {filename} ({err.reason}). On '
+            'a host without internet, download it elsewhere and pass the '
+            f'local copy: --cfg-options model.{config_key}=PATH') from None
+    for key in _WRAPPERS:
+        if isinstance(checkpoint, dict) and isinstance(
+                checkpoint.get(key), dict):
+            checkpoint = checkpoint[key]
+            break
+    if not isinstance(checkpoint, dict) or not all(
+            isinstance(value, torch.Tensor) for value in checkpoint.values()):
+        raise TypeError(
+            f'{config_key}={filename!r} holds a {type(checkpoint).__name__}'
+            ', not a state dict of tensors (nor one under a '
+            f'{" or ".join(map(repr, _WRAPPERS))} key).')
+    return {
+        key[len('module.'):] if key.startswith('module.') else key: value
+        for key, value in checkpoint.items()
+    }
+
+
+def _adapt_to_model(model: nn.Module, state_dict: dict) -> None:
+    """Run the model's load-time pre-hooks on ``state_dict`` in place (e.g.
+    mmpretrain's position-embedding resize), as ``load_state_dict`` will."""
+    for name, module in model.named_modules():
+        prefix = f'{name}.' if name else ''
+        for hook in module._load_state_dict_pre_hooks.values():
+            hook(state_dict, prefix, {}, True, [], [], [])
+
+
+def _derived_buffers(model: nn.Module) -> List[str]:
+    return [
+        f'{name}.{buffer}' if name else buffer
+        for name, module in model.named_modules(remove_duplicate=False)
+        for buffer in DERIVED_BUFFERS.get(type(module).__name__, ())
+    ]
+
+
+def match_state_dict(
+    model: nn.Module, state_dict: dict,
+    ignore_keys: Sequence[str] = ()) -> KeyReport:
+    """Compare ``state_dict`` with ``model`` by key and shape.
+
+    Args:
+        model (nn.Module): The model to load into.
+        state_dict (dict): Its checkpoint's state dict (not changed).
+        ignore_keys (Sequence[str]): ``fnmatch`` patterns of file keys to
+            drop, e.g. ``['backbone.mask_token']``.
+
+    Returns:
+        KeyReport: What loads, what is missing, unexpected, mismatched.
+    """
+    report = KeyReport()
+    state_dict = dict(state_dict)
+    for pattern in ignore_keys:
+        matched = fnmatch.filter(list(state_dict), pattern)
+        if not matched:
+            report.unused_patterns.append(pattern)
+        for key in matched:
+            report.ignored.append(key)
+            del state_dict[key]
+    shapes = {key: tuple(value.shape) for key, value in state_dict.items()}
+    _adapt_to_model(model, state_dict)
+    report.resized = [(key, shapes[key], tuple(value.shape))
+                      for key, value in state_dict.items()
+                      if key in shapes and tuple(value.shape) != shapes[key]]
+    expected = model.state_dict()
+    derived = set(_derived_buffers(model))
+    report.missing = [key for key in expected if key not in state_dict]
+    for key, value in state_dict.items():
+        if key not in expected:
+            report.unexpected.append(key)
+        elif value.shape == expected[key].shape:
+            report.loadable[key] = value
+        elif key in derived:
+            report.recomputed.append(key)
+        else:
+            report.mismatched.append(
+                (key, tuple(value.shape), tuple(expected[key].shape)))
+    return report
+
+
+def load_teacher_checkpoint(
+    teacher: nn.Module,
+    filename: str,
+    strict: bool = True,
+    ignore_keys: Sequence[str] = ()) -> KeyReport:
+    """Load ``teacher_ckpt`` into the teacher, strictly by default.
+
+    Args:
+        teacher (nn.Module): The teacher model.
+        filename (str): ``teacher_ckpt``: a path or URL.
+        strict (bool): ``teacher_ckpt_strict``. True refuses missing,
+            unexpected and mismatched keys; False loads what fits (at least
+            one key), warns with the rest, and first runs the teacher's own
+            ``init_weights()`` so what the file lacks is initialised.
+        ignore_keys (Sequence[str]): ``teacher_ckpt_ignore_keys``.
+
+    Returns:
+        KeyReport: How the file fitted.
+
+    Raises:
+        ValueError: Naming ``teacher_ckpt`` and the file, if it does not fit.
+    """
+    report = match_state_dict(teacher, read_state_dict(filename,
+                                                       'teacher_ckpt'),
+                              ignore_keys)
+    where = (f'teacher_ckpt={filename!r} ({type(teacher).__name__} '
+             'teacher)')
+    for pattern in report.unused_patterns:
+        print_log(
+            f'teacher_ckpt_ignore_keys: {pattern!r} matches no key of '
+            f'{filename}: a typo?', 'current', 30)
+    if not report.loadable:
+        raise ValueError(f'{where} matches no key of the teacher: '
+                         f'{report.problems}.')
+    if strict and report.problems:
+        raise ValueError(
+            f'{where} does not fit the teacher: {report.problems}. Fix the '
+            'teacher config or the checkpoint; for keys the model cannot '
+            'use, list them in teacher_ckpt_ignore_keys; or set '
+            'teacher_ckpt_strict=False to load only what fits.')
+    if report.missing:
+        teacher.init_weights()  # what the file lacks gets the teacher's init
+    teacher.load_state_dict(report.loadable, strict=False)
+    notes = [f'{len(report.loadable)} keys loaded']
+    if report.ignored:
+        notes.append(f'ignored by teacher_ckpt_ignore_keys: '
+                     f'{preview(report.ignored)}')
+    if report.recomputed:
+        notes.append('recomputed for the configured grid: '
+                     f'{preview(report.recomputed)}')
+    if report.problems:
+        notes.append(f'not loaded: {report.problems}')
+    print_log(f'Loaded teacher_ckpt {filename}: ' + '; '.join(notes),
+              'current', 30 if report.problems else 20)
+    for key, file_shape, model_shape in report.resized:
+        print_log(
+            f'teacher_ckpt: {key} was resized from {list(file_shape)} to '
+            f'{list(model_shape)} as it loaded: the checkpoint was trained '
+            'on another input size than model.teacher is built for, and a '
+            'teacher run off its resolution can teach worse. If it was '
+            'fine-tuned at another size, build the teacher for that size '
+            '(backbone img_size) and feed it that size (teacher_input.size).',
+            'current', 30)
+    # The runner's init_weights() must not re-initialise the teacher.
+    teacher._is_init = True
+    return report
