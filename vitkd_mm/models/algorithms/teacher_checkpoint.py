@@ -146,9 +146,8 @@ def _derived_buffers(model: nn.Module) -> List[str]:
     ]
 
 
-def match_state_dict(
-    model: nn.Module, state_dict: dict,
-    ignore_keys: Sequence[str] = ()) -> KeyReport:
+def match_state_dict(model: nn.Module, state_dict: dict,
+                     ignore_keys: Sequence[str]) -> KeyReport:
     """Compare ``state_dict`` with ``model`` by key and shape.
 
     Args:
@@ -190,11 +189,10 @@ def match_state_dict(
     return report
 
 
-def load_teacher_checkpoint(
-    teacher: nn.Module,
-    filename: str,
-    strict: bool = True,
-    ignore_keys: Sequence[str] = ()) -> KeyReport:
+def load_teacher_checkpoint(teacher: nn.Module,
+                            filename: str,
+                            strict: bool = True,
+                            ignore_keys: Sequence[str] = ()):
     """Load ``teacher_ckpt`` into the teacher, strictly by default.
 
     Args:
