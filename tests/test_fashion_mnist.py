@@ -567,30 +567,38 @@ def test_report_rebuilds_the_committed_table(tmp_path):
 
 @pytest.mark.parametrize('precision, size', [('fp32', None), ('fp32', 49),
                                              ('bf16', None)])
-def test_eval_teacher_scores_the_teacher_as_distillation_runs_it(
-        fake_gz, tmp_path, precision, size):
-    """tools/analysis_tools/eval_teacher.py: top-1 on the config's test set
-    equals the accuracy of the teacher's logits computed here by hand, with
-    the batch normalised, resized (F.interpolate, bilinear) and run under
-    autocast as SingleTeacherDistill does."""
+def test_check_teacher_scores_the_teacher_as_distillation_runs_it(
+        fake_gz, tmp_path, capsys, precision, size):
+    """tools/analysis_tools/check_teacher.py on the 7 px-patch teacher's
+    configs (its own input size, or 49 px through teacher_input.size): the
+    printed top-1 equals the accuracy of the teacher's logits computed here
+    by hand, the batch normalised, resized (F.interpolate, bilinear) and run
+    under autocast as SingleTeacherDistill does; a DDP-saved
+    (``module.``-prefixed) file loads as it does as teacher_ckpt."""
     import torch.nn.functional as F
-    from analysis_tools import eval_teacher
+    from analysis_tools import check_teacher
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
     src, data = fake_gz
     root = str(tmp_path / 'fashion_mnist')
     prep.prepare(src, root, shapes=ANY_SIZE)
-    config = osp.join(CONFIG_DIR, 'vit-d96-p7_teacher_fashion-mnist.py')
-    cfg = Config.fromfile(config)
-    cfg.test_dataloader.dataset.data_root = root
-    cfg.test_dataloader.num_workers = 0
-    cfg.test_dataloader.persistent_workers = False
+    name = 'vit-d48_vitkd_teacher-p7' + ('' if size is None else
+                                         '-resize49') + '_fashion-mnist.py'
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, name))
     torch.manual_seed(0)
-    teacher = MODELS.build(cfg.model)
+    teacher = MODELS.build(cfg.model.teacher)
     checkpoint = str(tmp_path / 'teacher.pth')
-    torch.save(teacher.state_dict(), checkpoint)
-
-    result = eval_teacher.evaluate(cfg, checkpoint, precision, size)
+    torch.save({'module.' + k: v for k, v in teacher.state_dict().items()},
+               checkpoint)
+    options = [
+        f'val_dataloader.dataset.data_root={root}',
+        'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers='
+        'False', f'model.teacher_precision={precision}'
+    ]
+    assert check_teacher.main(
+        [osp.join(CONFIG_DIR, name), '--checkpoint', checkpoint,
+         '--cfg-options', *options]) == 0
+    printed = capsys.readouterr().out
     images, labels = data['t10k']
     mean, std = cfg.data_preprocessor.mean[0], cfg.data_preprocessor.std[0]
     x = (torch.from_numpy(images).float()[:, None] - mean) / std
@@ -601,7 +609,18 @@ def test_eval_teacher_scores_the_teacher_as_distillation_runs_it(
             'cpu', dtype=torch.bfloat16, enabled=precision == 'bf16'):
         predicted = teacher.eval()(x, mode='tensor').argmax(1)
     expected = 100 * (predicted == torch.from_numpy(labels)).sum() / 4
-    assert result['samples'] == 4
-    assert result['predictions'] == predicted.tolist()
-    assert result['top1'] == pytest.approx(float(expected))
-    assert (result['precision'], result['size']) == (precision, size)
+    assert f'teacher/accuracy/top1  {float(expected):.2f}' in printed
+    assert f'{len(teacher.state_dict())} keys loaded' in printed
+    assert f', {precision}\n' in printed
+    assert ('size 49 x 49 (bilinear)' in printed) == (size is not None)
+
+
+def test_check_teacher_exits_1_when_the_checkpoint_does_not_load(
+        tmp_path, capsys):
+    from analysis_tools import check_teacher
+    checkpoint = str(tmp_path / 'teacher.pth')
+    torch.save({'backbone.cls_token': torch.zeros(1, 1, 5)}, checkpoint)
+    config = osp.join(CONFIG_DIR, 'vit-d48_vitkd_fashion-mnist.py')
+    assert check_teacher.main([config, '--checkpoint', checkpoint]) == 1
+    assert ('The checkpoint does not load: teacher_ckpt=' in
+            capsys.readouterr().out)

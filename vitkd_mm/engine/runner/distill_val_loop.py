@@ -1,15 +1,14 @@
 import copy
-import random
 from typing import Dict, List, Optional, Union
 
 from mmengine.evaluator import Evaluator
-from mmengine.registry import DATASETS
 from mmengine.runner import ValLoop
 from mmengine.runner.loops import _parse_losses
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader
 
 from vitkd_mm.registry import LOOPS
-from .teacher_evaluation import distillation_model, evaluate_teacher
+from .teacher_evaluation import (distillation_model, evaluate_teacher,
+                                 knn_bank_loader)
 
 #: Runtime-info key of the cached teacher metrics (saved in checkpoints).
 TEACHER_METRICS_KEY = 'vitkd_mm.teacher_metrics'
@@ -95,7 +94,10 @@ class SingleTeacherDistillValLoop(ValLoop):
                 'SingleTeacherDistillValLoop')
             bank_loader = None
             if getattr(model.teacher, 'head', None) is None:
-                bank_loader = self._bank_loader()
+                bank_loader = knn_bank_loader(self.runner.cfg,
+                                              self.knn['num_train'],
+                                              self.dataloader.batch_size,
+                                              self.dataloader.collate_fn)
             knn = dict(k=self.knn['k'], temperature=self.knn['temperature'])
             metrics = evaluate_teacher(model, self.dataloader,
                                        self.teacher_evaluator,
@@ -103,18 +105,3 @@ class SingleTeacherDistillValLoop(ValLoop):
                                        bank_loader, knn)
             hub.update_info(TEACHER_METRICS_KEY, metrics)
         return dict(metrics)
-
-    def _bank_loader(self) -> DataLoader:
-        """``knn.num_train`` training images (a seeded draw) with the
-        validation pipeline, for the k-NN of a headless teacher."""
-        cfg = self.runner.cfg
-        dataset_cfg = copy.deepcopy(cfg.train_dataloader['dataset'])
-        dataset_cfg['pipeline'] = copy.deepcopy(
-            cfg.val_dataloader['dataset']['pipeline'])
-        dataset: Dataset = DATASETS.build(dataset_cfg)
-        size = min(self.knn['num_train'], len(dataset))
-        indices = sorted(random.Random(0).sample(range(len(dataset)), size))
-        return DataLoader(
-            Subset(dataset, indices),
-            batch_size=self.dataloader.batch_size,
-            collate_fn=self.dataloader.collate_fn)

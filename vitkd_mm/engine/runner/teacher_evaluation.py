@@ -7,13 +7,18 @@ scored by the validation evaluator; a headless one (DINOv2) by a k-NN
 classifier on its pooled features (the DINO protocol), whose predictions go
 through the same evaluator.
 """
-from typing import Iterable, Optional
+import copy
+import random
+from typing import Callable, Iterable, Optional
 
 import torch
 import torch.nn.functional as F
+from mmengine.config import Config
 from mmengine.evaluator import Evaluator
 from mmengine.model import is_model_wrapper
+from mmengine.registry import DATASETS
 from torch import nn
+from torch.utils.data import DataLoader, Subset
 
 
 def distillation_model(model: nn.Module, owner: str) -> nn.Module:
@@ -83,6 +88,20 @@ def knn_classify(bank: torch.Tensor,
     votes = torch.zeros(queries.size(0), num_classes)
     votes.scatter_add_(1, bank_labels[index], weights)
     return votes / votes.sum(1, keepdim=True)
+
+
+def knn_bank_loader(cfg: Config, num_train: int, batch_size: int,
+                    collate_fn: Callable) -> DataLoader:
+    """``num_train`` training images of ``cfg`` (a seeded draw), with the
+    validation pipeline, as the labelled bank of a k-NN."""
+    dataset_cfg = copy.deepcopy(cfg.train_dataloader['dataset'])
+    dataset_cfg['pipeline'] = copy.deepcopy(
+        cfg.val_dataloader['dataset']['pipeline'])
+    dataset = DATASETS.build(dataset_cfg)
+    size = min(num_train, len(dataset))
+    indices = sorted(random.Random(0).sample(range(len(dataset)), size))
+    return DataLoader(
+        Subset(dataset, indices), batch_size=batch_size, collate_fn=collate_fn)
 
 
 def _labels(data_samples) -> torch.Tensor:

@@ -122,10 +122,12 @@ class SingleTeacherDistill(BaseModel):
             self.data_preprocessor = self.architecture.data_preprocessor
         self.teacher = self._build(teacher)
         self.teacher_trainable = teacher_trainable
+        #: How ``teacher_ckpt`` fitted (a ``KeyReport``), None without one.
+        self.teacher_ckpt_report = None
         if teacher_ckpt is not None:
-            load_teacher_checkpoint(self.teacher, teacher_ckpt,
-                                    teacher_ckpt_strict,
-                                    teacher_ckpt_ignore_keys)
+            self.teacher_ckpt_report = load_teacher_checkpoint(
+                self.teacher, teacher_ckpt, teacher_ckpt_strict,
+                teacher_ckpt_ignore_keys)
         elif not teacher_trainable and not _has_pretrained_init(self.teacher):
             print_log(
                 'model.teacher_ckpt is not set and the teacher has no '

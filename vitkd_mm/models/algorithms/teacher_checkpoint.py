@@ -17,14 +17,14 @@ Examples:
     >>> from torch import nn
     >>> model = nn.Linear(2, 3)
     >>> state = dict(model.state_dict(), mask_token=torch.zeros(1, 2))
-    >>> report = match_state_dict(model, state, ignore_keys=['mask_*'])
-    >>> report.ignored, report.problems
-    (['mask_token'], '')
+    >>> report, loadable = match_state_dict(model, state, ['mask_*'])
+    >>> report.ignored, report.problems, sorted(loadable)
+    (['mask_token'], '', ['bias', 'weight'])
 """
 import fnmatch
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence, Tuple
+from typing import List, Sequence, Tuple
 from urllib.error import URLError
 
 import torch
@@ -46,7 +46,7 @@ class KeyReport:
     """How a checkpoint's state dict fits a model.
 
     Attributes:
-        loadable (dict): The entries that load as they are.
+        loaded (list[str]): The keys that load as they are.
         missing (list[str]): Model keys the file lacks.
         unexpected (list[str]): File keys the model lacks.
         mismatched (list[tuple]): ``(key, file shape, model shape)``.
@@ -58,7 +58,7 @@ class KeyReport:
             the model's own loader resized (a position embedding of
             another grid).
     """
-    loadable: Dict[str, torch.Tensor] = field(default_factory=dict)
+    loaded: List[str] = field(default_factory=list)
     missing: List[str] = field(default_factory=list)
     unexpected: List[str] = field(default_factory=list)
     mismatched: List[Tuple[str, tuple, tuple]] = field(default_factory=list)
@@ -147,7 +147,7 @@ def _derived_buffers(model: nn.Module) -> List[str]:
 
 
 def match_state_dict(model: nn.Module, state_dict: dict,
-                     ignore_keys: Sequence[str]) -> KeyReport:
+                     ignore_keys: Sequence[str]) -> Tuple[KeyReport, dict]:
     """Compare ``state_dict`` with ``model`` by key and shape.
 
     Args:
@@ -157,7 +157,8 @@ def match_state_dict(model: nn.Module, state_dict: dict,
             drop, e.g. ``['backbone.mask_token']``.
 
     Returns:
-        KeyReport: What loads, what is missing, unexpected, mismatched.
+        tuple[KeyReport, dict]: What loads, what is missing, unexpected,
+        mismatched; and the entries that load, adapted to the model.
     """
     report = KeyReport()
     state_dict = dict(state_dict)
@@ -176,17 +177,19 @@ def match_state_dict(model: nn.Module, state_dict: dict,
     expected = model.state_dict()
     derived = set(_derived_buffers(model))
     report.missing = [key for key in expected if key not in state_dict]
+    loadable = {}
     for key, value in state_dict.items():
         if key not in expected:
             report.unexpected.append(key)
         elif value.shape == expected[key].shape:
-            report.loadable[key] = value
+            loadable[key] = value
         elif key in derived:
             report.recomputed.append(key)
         else:
             report.mismatched.append(
                 (key, tuple(value.shape), tuple(expected[key].shape)))
-    return report
+    report.loaded = list(loadable)
+    return report, loadable
 
 
 def load_teacher_checkpoint(teacher: nn.Module,
@@ -210,16 +213,15 @@ def load_teacher_checkpoint(teacher: nn.Module,
     Raises:
         ValueError: Naming ``teacher_ckpt`` and the file, if it does not fit.
     """
-    report = match_state_dict(teacher, read_state_dict(filename,
-                                                       'teacher_ckpt'),
-                              ignore_keys)
+    report, loadable = match_state_dict(
+        teacher, read_state_dict(filename, 'teacher_ckpt'), ignore_keys)
     where = (f'teacher_ckpt={filename!r} ({type(teacher).__name__} '
              'teacher)')
     for pattern in report.unused_patterns:
         print_log(
             f'teacher_ckpt_ignore_keys: {pattern!r} matches no key of '
             f'{filename}: a typo?', 'current', 30)
-    if not report.loadable:
+    if not loadable:
         raise ValueError(f'{where} matches no key of the teacher: '
                          f'{report.problems}.')
     if strict and report.problems:
@@ -230,8 +232,8 @@ def load_teacher_checkpoint(teacher: nn.Module,
             'teacher_ckpt_strict=False to load only what fits.')
     if report.missing:
         teacher.init_weights()  # what the file lacks gets the teacher's init
-    teacher.load_state_dict(report.loadable, strict=False)
-    notes = [f'{len(report.loadable)} keys loaded']
+    teacher.load_state_dict(loadable, strict=False)
+    notes = [f'{len(loadable)} keys loaded']
     if report.ignored:
         notes.append(f'ignored by teacher_ckpt_ignore_keys: '
                      f'{preview(report.ignored)}')
