@@ -588,16 +588,19 @@ def test_check_teacher_scores_the_teacher_as_distillation_runs_it(
     torch.manual_seed(0)
     teacher = MODELS.build(cfg.model.teacher)
     checkpoint = str(tmp_path / 'teacher.pth')
-    torch.save({'module.' + k: v for k, v in teacher.state_dict().items()},
-               checkpoint)
+    torch.save({
+        'module.' + k: v
+        for k, v in teacher.state_dict().items()
+    }, checkpoint)
     options = [
         f'val_dataloader.dataset.data_root={root}',
         'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers='
         'False', f'model.teacher_precision={precision}'
     ]
-    assert check_teacher.main(
-        [osp.join(CONFIG_DIR, name), '--checkpoint', checkpoint,
-         '--cfg-options', *options]) == 0
+    assert check_teacher.main([
+        osp.join(CONFIG_DIR, name), '--checkpoint', checkpoint,
+        '--cfg-options', *options
+    ]) == 0
     printed = capsys.readouterr().out
     images, labels = data['t10k']
     mean, std = cfg.data_preprocessor.mean[0], cfg.data_preprocessor.std[0]
@@ -622,5 +625,5 @@ def test_check_teacher_exits_1_when_the_checkpoint_does_not_load(
     torch.save({'backbone.cls_token': torch.zeros(1, 1, 5)}, checkpoint)
     config = osp.join(CONFIG_DIR, 'vit-d48_vitkd_fashion-mnist.py')
     assert check_teacher.main([config, '--checkpoint', checkpoint]) == 1
-    assert ('The checkpoint does not load: teacher_ckpt=' in
-            capsys.readouterr().out)
+    assert ('The checkpoint does not load: teacher_ckpt='
+            in capsys.readouterr().out)

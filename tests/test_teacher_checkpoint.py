@@ -26,16 +26,15 @@ def config(name):
         osp.join(REPO_ROOT, 'configs', 'vitkd', f'{name}.py'))
 
 
-def stand_in(model_cfg, path, extra=None, **backbone):
-    """Save the state-dict layout of ``model_cfg`` (its backbone updated by
-    ``backbone``) plus ``extra`` keys, as mmengine writes a checkpoint."""
-    model_cfg = dict(
-        model_cfg, backbone=dict(model_cfg['backbone'], **backbone))
-    layout = {
-        k: v.shape
-        for k, v in MODELS.build(model_cfg).state_dict().items()
-    }
-    layout.update(extra or {})
+def layout_of(model):
+    """``{key: shape}`` of a model's state dict."""
+    return {k: v.shape for k, v in model.state_dict().items()}
+
+
+def stand_in(layout, path, extra=None):
+    """Save a checkpoint of ``layout`` updated by ``extra``, as mmengine
+    writes one; returns the layout saved."""
+    layout = dict(layout, **(extra or {}))
     state = {k: torch.zeros(()).expand(shape) for k, shape in layout.items()}
     torch.save(dict(meta=dict(), state_dict=state), path)
     return layout
@@ -62,10 +61,11 @@ def test_dinov2_config_loads_its_published_file(tmp_path, logs):
     (mmpretrain#1618)."""
     cfg = config('deit-t_vitkd_dinov2-s')
     path = str(tmp_path / 'dinov2.pth')
+    at_518 = dict(cfg.model.teacher)
+    at_518['backbone'] = dict(at_518['backbone'], img_size=518)
     layout = stand_in(
-        cfg.model.teacher,
-        path, {'backbone.mask_token': torch.Size([1, 384])},
-        img_size=518)
+        layout_of(MODELS.build(at_518)), path,
+        {'backbone.mask_token': torch.Size([1, 384])})
     assert layout['backbone.pos_embed'] == (1, 1 + 37 * 37, 384)
     model_cfg = dict(cfg.model, teacher_ckpt=path)
     model_cfg['data_preprocessor'] = cfg.data_preprocessor
@@ -99,7 +99,7 @@ def test_eva02_config_loads_its_published_file(tmp_path, logs, rope_img_size):
         for k in teacher.state_dict() if 'rope.freqs' in k
     }
     assert len(rope) == 2 * 13
-    stand_in(cfg.model.teacher, path, rope)
+    stand_in(layout_of(teacher), path, rope)
     report = load_teacher_checkpoint(teacher, path)
     assert not report.problems
     assert report.recomputed == ([] if rope_img_size == 336 else sorted(
@@ -122,13 +122,12 @@ def test_deit3_configs_load_their_published_files(tmp_path, name, arch):
     assert cfg.model.teacher.backbone.arch == arch
     teacher = MODELS.build(cfg.model.teacher)
     path = str(tmp_path / 'deit3.pth')
-    layout = stand_in(cfg.model.teacher, path)
+    layout = stand_in(layout_of(teacher), path)
     report = load_teacher_checkpoint(teacher, path)
     assert not report.problems and report.loaded == list(layout)
     dims = layout['head.layers.head.weight'][1]
     bad = str(tmp_path / 'bad.pth')
-    stand_in(cfg.model.teacher, bad,
-             {'head.layers.head.weight': torch.Size([10, dims])})
+    stand_in(layout, bad, {'head.layers.head.weight': torch.Size([10, dims])})
     with pytest.raises(ValueError) as error:
         load_teacher_checkpoint(teacher, bad)
     assert (f'shape mismatches (1): head.layers.head.weight (checkpoint '
@@ -221,3 +220,14 @@ def test_no_teacher_weights_is_a_warning_naming_teacher_ckpt(tmp_path, logs):
     cfg.teacher.init_cfg = dict(type='Pretrained', checkpoint=path)
     MODELS.build(cfg)
     assert not any('teacher_ckpt' in m for m in logs)
+
+
+def test_teacher_off_its_resolution_is_a_warning(tmp_path, logs):
+    """The cls_KD#5 trap: a teacher built (trained) for 32 px fed 40 px."""
+    tiny(tmp_path, teacher_input=dict(size=40))
+    warning, = [m for m in logs if 'The teacher is built for' in m]
+    assert '(32, 32) inputs' in warning and 'run on (40, 40)' in warning
+    assert 'teacher_input.size=(32, 32)' in warning
+    logs.clear()
+    tiny(tmp_path, teacher_input=dict(size=32))
+    assert not any('The teacher is built for' in m for m in logs)

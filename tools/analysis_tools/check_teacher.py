@@ -30,7 +30,8 @@ def parse_args(argv=None):
         description='Check the teacher of a distillation config')
     parser.add_argument('config', help='distillation config')
     parser.add_argument(
-        '--checkpoint', help='teacher weights (default: the teacher_ckpt of '
+        '--checkpoint',
+        help='teacher weights (default: the teacher_ckpt of '
         'the config)')
     parser.add_argument(
         '--num-batches',
@@ -94,8 +95,7 @@ def check(cfg, checkpoint, num_batches=None, num_train=10000, device='cpu'):
 
     from vitkd_mm.engine.runner import evaluate_teacher
     from vitkd_mm.engine.runner.teacher_evaluation import knn_bank_loader
-    from vitkd_mm.models.algorithms.teacher_input import \
-        describe_teacher_input
+    from vitkd_mm.models.algorithms.teacher_input import describe_teacher_input
     from vitkd_mm.models.algorithms.teacher_precision import \
         supported_precisions
     from vitkd_mm.utils import device_name

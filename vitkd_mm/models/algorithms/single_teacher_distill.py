@@ -9,6 +9,7 @@ from torch import nn
 
 from vitkd_mm.registry import MODELS
 from ..distillers import build_distiller
+from ..distillers.vit_layout import vit_backbone
 from ..recorders import RecordsComplete
 from .teacher_checkpoint import load_teacher_checkpoint
 from .teacher_input import build_teacher_input, describe_teacher_input
@@ -148,6 +149,8 @@ class SingleTeacherDistill(BaseModel):
         print_log(
             f'Teacher input: {describe_teacher_input(self.teacher_input)}, '
             f'{teacher_precision}.', 'current')
+        _warn_off_resolution(self.teacher, self.architecture,
+                             self.teacher_input)
         self.distiller = build_distiller(distiller, self.architecture,
                                          self.teacher)
         self.distiller.prepare_from_student(self.architecture)
@@ -246,6 +249,30 @@ class SingleTeacherDistill(BaseModel):
         self.teacher_precision.cast_records(
             self.distiller.teacher_recorders,
             next(self.architecture.parameters()).dtype)
+
+
+def _warn_off_resolution(teacher: nn.Module, student: nn.Module,
+                         teacher_input: nn.Module) -> None:
+    """Warn when a ViT teacher will run on another input size than it is
+    built for: its position embedding is then interpolated at every
+    forward, and a teacher off its training resolution teaches worse
+    (cls_KD#5: a 384 px teacher fed 224 px made DeiT-S worse than alone)."""
+    backbones = [vit_backbone(teacher), vit_backbone(student)]
+    if None in backbones:
+        return
+    built, student_size = (b.patch_embed.init_input_size for b in backbones)
+    size = getattr(teacher_input, 'size', None)
+    runs = tuple(size or student_size)
+    if runs != tuple(built):
+        where = ('teacher_input.size' if size else
+                 "the student's input size; no teacher_input.size")
+        print_log(
+            f'The teacher is built for {tuple(built)} inputs '
+            f'(model.teacher.backbone.img_size) but will run on {runs} '
+            f'({where}): its position embedding is interpolated at every '
+            'forward, and a teacher run off the resolution it was trained '
+            'at can teach worse. If it was trained at that size, set '
+            f'teacher_input.size={tuple(built)}.', 'current', 30)
 
 
 def _has_pretrained_init(model: nn.Module) -> bool:
