@@ -236,7 +236,7 @@ def test_mim_train_distills_on_tiny_coco(tmp_path):
     # the ImageNet student
     # (strictly: any missing or unexpected key would have been an error)
     assert (f'Loaded teacher_ckpt {teacher_ckpt}: {len(teacher_state)} keys '
-            'matched\n') in log
+            'loaded\n') in log
     assert f'load backbone. in model from: {student_ckpt}' in log
     assert 'missing keys in source' not in log
     # validation runs the student alone and gets COCO metrics
