@@ -54,8 +54,8 @@ class StudentExportHook(Hook):
         except KeyError:
             raise ValueError(
                 'custom_hooks: StudentExportHook exports the student of a '
-                f'distillation model, but the model is a '
-                f'{type(model).__name__} with no architecture.* weights. '
+                f'distillation model, but the model '
+                f'({type(model).__name__}) has no architecture.* weights. '
                 'Remove the hook from this config.') from None
         if runner.rank != 0:
             return
