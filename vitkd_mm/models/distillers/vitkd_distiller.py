@@ -42,7 +42,10 @@ class ViTKDDistiller(ConfigurableDistiller):
     shallow blocks, generate the deep tokens (after the final LayerNorm, or
     the last block's output where there is none) from masked student
     tokens, on patch tokens only, and add NKD on the logits if ``nkd`` is
-    given. Loss names: ``loss_mimic_<i>``, ``loss_gen``, ``loss_nkd``.
+    given. Loss names: ``loss_mimic_<i>``, ``loss_gen``, ``loss_nkd``. At
+    least one term is needed: ``shallow_layers=()``, ``deep=None`` and no
+    ``nkd`` is a build error (training the student alone is its own config;
+    a teacher forward every step for no loss would only cost time).
 
     Built by :class:`SingleTeacherDistill`, it reads what the config leaves
     out (dims, extra tokens, deep sources) from mmpretrain ViT backbones
