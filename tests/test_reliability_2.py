@@ -290,3 +290,41 @@ def test_fashion_mnist_cosine_is_mmengines_after_the_warm_up():
             scheduler.step()
             lrs[name].append(optimizer.param_groups[0]['lr'])
     assert lrs['vitkd_mm.CosineAfterWarmupLR'] == lrs['CosineAnnealingLR']
+
+
+# ------------------------------------------ held: batches a probe tried
+def held_batch(kind):
+    if kind == 'mixup_cutmix_batch_of_1':
+        return fake_batch(batch_size=1)
+    batch = fake_batch(batch_size=2)
+    if kind == 'constant_images':
+        batch['inputs'] = [torch.full_like(x, 7) for x in batch['inputs']]
+    elif kind == '30px_images':
+        batch['inputs'] = [x[:, :30, :30] for x in batch['inputs']]
+    elif kind == 'mixed_sizes_padded':
+        batch['inputs'] = [batch['inputs'][0][:, :30, :28], batch['inputs'][1]]
+    return batch
+
+
+@pytest.mark.parametrize('kind', [
+    'mixup_cutmix_batch_of_1', 'constant_images', '30px_images',
+    'mixed_sizes_padded'
+])
+def test_held_batches_train_finitely_and_loss_sums_its_terms(kind):
+    cfg = vitkd_cfg(nkd=dict(gamma=1.0))
+    cfg.architecture.train_cfg = dict(augments=[
+        dict(type='Mixup', alpha=0.8),
+        dict(type='CutMix', alpha=1.0)
+    ])
+    model = MODELS.build(cfg)
+    data = model.data_preprocessor(held_batch(kind), True)
+    losses = model(**data, mode='loss')
+    loss, log_vars = model.parse_losses(losses)
+    terms = [value for key, value in log_vars.items() if key != 'loss']
+    assert set(log_vars) == {
+        'loss', 'student.loss', 'distill.loss_mimic_0', 'distill.loss_mimic_1',
+        'distill.loss_gen', 'distill.loss_nkd'
+    }
+    assert all(torch.isfinite(term) for term in terms)
+    torch.testing.assert_close(loss.detach(), sum(terms))
+    loss.backward()
