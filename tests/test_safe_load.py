@@ -436,3 +436,33 @@ def test_convert_to_student_names_a_missing_input(tmp_path,
                                                   convert_to_student):
     code, stderr = convert_to_student(tmp_path / 'no.pth', tmp_path / 'o.pth')
     assert code == 2 and f'src: {tmp_path / "no.pth"} is not a file' in stderr
+
+
+def test_convert_to_student_names_a_dst_that_is_a_folder(
+        distill_ckpt, convert_to_student, tmp_path):
+    code, stderr = convert_to_student(distill_ckpt, tmp_path, '--force')
+    assert code == 2
+    assert (f'dst: {tmp_path} is a folder; give the path of the file to '
+            f'write, e.g. {tmp_path / "student.pth"}') in stderr
+
+
+def test_convert_to_student_names_a_dst_folder_it_cannot_create(
+        distill_ckpt, convert_to_student, tmp_path):
+    (tmp_path / 'out').write_text('a file')
+    dst = tmp_path / 'out' / 'student.pth'
+    code, stderr = convert_to_student(distill_ckpt, dst)
+    assert code == 2
+    assert (f'dst: cannot create the folder of {dst}: {tmp_path / "out"} '
+            'is a file') in stderr
+    assert (tmp_path / 'out').read_text() == 'a file'
+
+
+def test_convert_to_student_names_a_src_that_is_no_checkpoint(
+        tmp_path, convert_to_student):
+    src = tmp_path / 'tensor.pth'
+    torch.save(torch.ones(2), src)
+    code, stderr = convert_to_student(src, tmp_path / 'student.pth')
+    assert code == 1 and 'Traceback' not in stderr
+    assert (f'convert_to_student.py: src: {src}: a checkpoint is a dict '
+            'with a state_dict, got a Tensor.') in stderr
+    assert not (tmp_path / 'student.pth').exists()

@@ -7,9 +7,10 @@ scope (mmpretrain, mmdet) without an explicit import.
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
 from mmengine.registry import Registry
 
-__all__ = ['MODELS', 'HOOKS', 'LOOPS', 'RECORDERS']
+__all__ = ['MODELS', 'HOOKS', 'LOOPS', 'PARAM_SCHEDULERS', 'RECORDERS']
 
 #: Algorithms, distillers, connectors, losses and necks.
 MODELS = Registry(
@@ -18,5 +19,10 @@ MODELS = Registry(
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['vitkd_mm.engine'])
 #: Loops (validation with the teacher's metrics).
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=['vitkd_mm.engine'])
+#: Parameter schedulers (a cosine that follows a warm-up).
+PARAM_SCHEDULERS = Registry(
+    'parameter scheduler',
+    parent=MMENGINE_PARAM_SCHEDULERS,
+    locations=['vitkd_mm.engine'])
 #: Recorders: how a value is captured (forward hooks, method patches).
 RECORDERS = Registry('recorder', locations=['vitkd_mm.models.recorders'])

@@ -53,4 +53,7 @@ model = dict(
 
 # the student alone (a plain Mask R-CNN checkpoint for
 # mask-rcnn_deit-t-vitkd_sfp_1x_coco.py) is written at the end
-custom_hooks = [dict(type='vitkd_mm.StudentExportHook')]
+custom_hooks = [
+    dict(type='vitkd_mm.StudentExportHook'),
+    dict(type='vitkd_mm.DistillerResumeCheckHook'),
+]

@@ -33,4 +33,5 @@ val_cfg = dict(type='vitkd_mm.SingleTeacherDistillValLoop')
 custom_hooks = [
     dict(type='EMAHook', momentum=4e-5, priority='ABOVE_NORMAL'),
     dict(type='vitkd_mm.StudentExportHook'),
+    dict(type='vitkd_mm.DistillerResumeCheckHook'),
 ]

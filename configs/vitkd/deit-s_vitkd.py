@@ -29,4 +29,7 @@ model = dict(
 # training feeds it (logged as teacher/accuracy/top1 beside the student's).
 val_cfg = dict(type='vitkd_mm.SingleTeacherDistillValLoop')
 
-custom_hooks = [dict(type='vitkd_mm.StudentExportHook')]
+custom_hooks = [
+    dict(type='vitkd_mm.StudentExportHook'),
+    dict(type='vitkd_mm.DistillerResumeCheckHook'),
+]

@@ -87,5 +87,9 @@ model = dict(
 # training feeds it (logged as teacher/accuracy/top1 beside the student's).
 val_cfg = dict(type='vitkd_mm.SingleTeacherDistillValLoop')
 
-# the plain student, ready for a stock mmpretrain config, at the end
-custom_hooks = [dict(type='vitkd_mm.StudentExportHook')]
+# the plain student, ready for a stock mmpretrain config, at the end; and
+# a --resume after a change of the distiller refused with what changed
+custom_hooks = [
+    dict(type='vitkd_mm.StudentExportHook'),
+    dict(type='vitkd_mm.DistillerResumeCheckHook'),
+]

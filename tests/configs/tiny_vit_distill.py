@@ -92,5 +92,8 @@ test_cfg = dict()
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=1),
     checkpoint=dict(type='CheckpointHook', interval=1))
-custom_hooks = [dict(type='vitkd_mm.StudentExportHook')]
+custom_hooks = [
+    dict(type='vitkd_mm.StudentExportHook'),
+    dict(type='vitkd_mm.DistillerResumeCheckHook'),
+]
 randomness = dict(seed=0)

@@ -36,9 +36,21 @@ def parse_args():
 
 def check_paths(parser, src, dst, force):
     """Refuse a missing input, an output that is the input (also through a
-    link) and, without ``force``, any existing output."""
+    link) or a folder, an output folder that cannot be written and, without
+    ``force``, any existing output."""
     if not osp.isfile(src):
         parser.error(f'src: {src} is not a file.')
+    if osp.isdir(dst):
+        example = osp.join(dst, 'student.pth')
+        parser.error(f'dst: {dst} is a folder; give the path of the file '
+                     f'to write, e.g. {example}.')
+    folder = _existing_parent(osp.dirname(osp.abspath(dst)))
+    if not osp.isdir(folder):
+        parser.error(f'dst: cannot create the folder of {dst}: {folder} is '
+                     'a file.')
+    if not os.access(folder, os.W_OK | os.X_OK):
+        parser.error(f'dst: cannot write {dst}: no write permission in '
+                     f'{folder}.')
     if osp.exists(dst) and osp.samefile(src, dst):
         parser.error(f'dst: {dst} is the input checkpoint {src}; writing '
                      'the student there would destroy the training '
@@ -47,16 +59,32 @@ def check_paths(parser, src, dst, force):
         parser.error(f'dst: {dst} exists; pass --force to overwrite it.')
 
 
+def _existing_parent(path):
+    """``path`` or its nearest existing ancestor."""
+    while not osp.exists(path):
+        path = osp.dirname(path)
+    return path
+
+
 def main():
     args = parse_args()
     try:
         checkpoint = safe_torch_load(args.src, map_location='cpu')
     except (UnsafeCheckpointError, UnreadableCheckpointError) as err:
         raise SystemExit(f'convert_to_student.py: src: {err}') from None
-    student = student_checkpoint(checkpoint)
-    if osp.dirname(args.dst):
-        os.makedirs(osp.dirname(args.dst), exist_ok=True)
-    torch.save(student, args.dst)
+    try:
+        student = student_checkpoint(checkpoint)
+    except (KeyError, TypeError) as err:
+        message = err.args[0] if err.args else err
+        raise SystemExit(f'convert_to_student.py: src: {args.src}: '
+                         f'{message}') from None
+    try:
+        if osp.dirname(args.dst):
+            os.makedirs(osp.dirname(args.dst), exist_ok=True)
+        torch.save(student, args.dst)
+    except OSError as err:
+        raise SystemExit(f'convert_to_student.py: dst: cannot write '
+                         f'{args.dst}: {err}') from None
     print(f'Wrote {len(student["state_dict"])} student tensors to '
           f'{args.dst}')
 

@@ -38,13 +38,25 @@ def student_state_dict(state_dict: Mapping) -> OrderedDict:
 def student_checkpoint(checkpoint: Mapping) -> dict:
     """A checkpoint dict holding only the student (no optimizer, no teacher).
 
+    Keeps the ``meta`` that inference reads: ``dataset_meta`` (the class
+    names ``mmpretrain.apis.get_model`` and mmdet's ``init_detector`` give
+    the model; ``CLASSES`` in older checkpoints) and the run's identity.
+
     Args:
         checkpoint (Mapping): As saved by mmengine, with ``state_dict`` and
             optionally ``meta``.
+
+    Raises:
+        TypeError: If ``checkpoint`` is not a dict (e.g. a bare tensor).
+        KeyError: If it holds no student (see :func:`student_state_dict`).
     """
+    if not isinstance(checkpoint, Mapping):
+        raise TypeError('a checkpoint is a dict with a state_dict, got a '
+                        f'{type(checkpoint).__name__}.')
     state_dict = checkpoint.get('state_dict', checkpoint)
     meta = dict(checkpoint.get('meta', {}) or {})
-    keep = ('epoch', 'iter', 'mmengine_version', 'cfg', 'seed', 'time')
+    keep = ('epoch', 'iter', 'mmengine_version', 'cfg', 'seed', 'time',
+            'experiment_name', 'dataset_meta', 'CLASSES')
     meta = {key: value for key, value in meta.items() if key in keep}
     meta['vitkd_mm'] = 'student exported from a distillation checkpoint'
     return dict(meta=meta, state_dict=student_state_dict(state_dict))

@@ -67,8 +67,10 @@ class SingleTeacherDistill(BaseModel):
             records reach connectors and losses in the student's dtype
             (see :class:`TeacherPrecision`). Checked at build time against
             the device mmengine will use. Defaults to ``'fp32'``.
-        calculate_student_loss (bool): Add the student's own losses.
-            Defaults to True.
+        calculate_student_loss (bool): Add the student's own losses. False
+            runs the student in ``tensor`` mode, so no student recorder may
+            read a loss module (such as the labels NKD reads from
+            ``head.loss_module``): a build error. Defaults to True.
         check_finite (bool): Check every loss term before the optimizer
             step; a NaN or inf raises a ``FloatingPointError`` naming the
             terms and the iteration, with the weights untouched. It reads
@@ -155,6 +157,8 @@ class SingleTeacherDistill(BaseModel):
                                          self.teacher)
         self.distiller.prepare_from_student(self.architecture)
         self.distiller.prepare_from_teacher(self.teacher)
+        if not calculate_student_loss:
+            _check_tensor_mode_records(self.distiller.student_recorders)
         self.train()
 
     @staticmethod
@@ -283,6 +287,24 @@ def _has_pretrained_init(model: nn.Module) -> bool:
             if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
                 return True
     return False
+
+
+def _check_tensor_mode_records(recorders) -> None:
+    """Refuse student recorders that only a loss computation feeds.
+
+    Without the student's own loss the student runs in ``tensor`` mode,
+    which never calls its loss modules (e.g. ``head.loss_module``, whose
+    inputs are the labels NKD reads): such a recorder would record nothing.
+    """
+    for name, recorder in recorders.recorders.items():
+        if any('loss' in part for part in recorder.source.split('.')):
+            raise ValueError(
+                f'calculate_student_loss=False runs the student in tensor '
+                f'mode, which never calls {recorder.source!r}, so '
+                f'distiller.{recorders.key}.{name} would record nothing '
+                '(e.g. the labels of distiller.nkd). Set '
+                'calculate_student_loss=True, or drop the losses that read '
+                f'{name}.')
 
 
 def check_finite_losses(log_vars: Dict[str, torch.Tensor]) -> None:

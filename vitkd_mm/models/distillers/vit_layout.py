@@ -52,12 +52,17 @@ def vit_layout(model: nn.Module) -> Optional[dict]:
 def head_logits_source(model: nn.Module) -> Optional[str]:
     """The module whose output is the logits of ``model.head``, or None.
 
-    ``head.layers.head`` for ``VisionTransformerClsHead``, ``head.fc`` for
-    ``LinearClsHead`` and other heads ending in one linear ``fc``; None for
-    a headless model (e.g. DINOv2) or another head.
+    ``head`` itself for ``DeiTClsHead``, whose prediction is the mean of
+    its two linears (``head`` on the cls token, ``head_dist`` on the
+    distillation token); ``head.layers.head`` for
+    ``VisionTransformerClsHead``, ``head.fc`` for ``LinearClsHead`` and
+    other heads ending in one linear ``fc``; None for a headless model (e.g.
+    DINOv2) or another head.
     """
-    from mmpretrain.models.heads import VisionTransformerClsHead
+    from mmpretrain.models.heads import DeiTClsHead, VisionTransformerClsHead
     head = getattr(model, 'head', None)
+    if isinstance(head, DeiTClsHead):
+        return 'head'
     if isinstance(head, VisionTransformerClsHead):
         return 'head.layers.head'
     if isinstance(getattr(head, 'fc', None), nn.Linear):

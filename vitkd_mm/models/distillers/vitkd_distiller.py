@@ -1,4 +1,5 @@
-from typing import Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Optional, Tuple, Union
 
 from torch import nn
 
@@ -41,7 +42,10 @@ class ViTKDDistiller(ConfigurableDistiller):
     shallow blocks, generate the deep tokens (after the final LayerNorm, or
     the last block's output where there is none) from masked student
     tokens, on patch tokens only, and add NKD on the logits if ``nkd`` is
-    given. Loss names: ``loss_mimic_<i>``, ``loss_gen``, ``loss_nkd``.
+    given. Loss names: ``loss_mimic_<i>``, ``loss_gen``, ``loss_nkd``. At
+    least one term is needed: ``shallow_layers=()``, ``deep=None`` and no
+    ``nkd`` is a build error (training the student alone is its own config;
+    a teacher forward every step for no loss would only cost time).
 
     Built by :class:`SingleTeacherDistill`, it reads what the config leaves
     out (dims, extra tokens, deep sources) from mmpretrain ViT backbones
@@ -65,7 +69,8 @@ class ViTKDDistiller(ConfigurableDistiller):
             None.
         teacher_patch_resolution (int | tuple[int, int], optional): The
             teacher's grid, checked likewise. Defaults to None.
-        shallow_layers (Sequence[int]): Blocks to mimic. Defaults to (0, 1).
+        shallow_layers (Sequence[int]): Blocks to mimic, each once.
+            Defaults to (0, 1).
         student_deep_source (str, optional): Module whose output is the
             student's deep feature. Defaults to ``'backbone.ln1'``.
         teacher_deep_source (str, optional): The same for the teacher.
@@ -83,7 +88,8 @@ class ViTKDDistiller(ConfigurableDistiller):
             (see :class:`TokenGridAlign`).
         mimic_weight (float): ``alpha``. Defaults to 3e-5.
         generation_weight (float): ``beta``. Defaults to 3e-6.
-        mask_ratio (float): ``lambda``. Defaults to 0.5.
+        mask_ratio (float, optional): ``lambda``, for ``deep='generate'``
+            only (an error otherwise). Defaults to None (0.5).
         generator (str): ``'conv'``, ``'self_attn'`` or ``'cross_attn'``.
             Defaults to ``'conv'``.
         num_heads (int): Heads of the attention generators. Defaults to 8.
@@ -117,7 +123,7 @@ class ViTKDDistiller(ConfigurableDistiller):
                  patch_resolution: Union[int, Tuple[int, int], None] = None,
                  teacher_patch_resolution: Union[int, Tuple[int, int],
                                                  None] = None,
-                 shallow_layers: Sequence[int] = (0, 1),
+                 shallow_layers: Tuple[int, ...] = (0, 1),
                  student_deep_source: Optional[str] = None,
                  teacher_deep_source: Optional[str] = None,
                  student_extra_tokens: Optional[int] = None,
@@ -126,7 +132,7 @@ class ViTKDDistiller(ConfigurableDistiller):
                  grid_align: Optional[str] = 'bilinear',
                  mimic_weight: float = 3e-5,
                  generation_weight: float = 3e-6,
-                 mask_ratio: float = 0.5,
+                 mask_ratio: Optional[float] = None,
                  generator: str = 'conv',
                  num_heads: int = 8,
                  deep: Optional[str] = 'generate',
@@ -138,6 +144,13 @@ class ViTKDDistiller(ConfigurableDistiller):
         if deep not in ('generate', 'mimic', None):
             raise ValueError(f"deep must be 'generate', 'mimic' or None, "
                              f'got {deep!r}.')
+        _check_terms(shallow_layers, deep, nkd)
+        if mask_ratio is not None and deep != 'generate':
+            raise ValueError(
+                f'distiller.mask_ratio={mask_ratio} has no effect with '
+                f"deep={deep!r}: only deep='generate' masks tokens. Drop "
+                "mask_ratio or set deep='generate'.")
+        mask_ratio = 0.5 if mask_ratio is None else mask_ratio
         for name, value in (('student_dims', student_dims), ('teacher_dims',
                                                              teacher_dims)):
             if value is None:
@@ -269,7 +282,8 @@ class ViTKDDistiller(ConfigurableDistiller):
             ValueError: A setting is missing and the side's backbone is no
                 mmpretrain ViT (the message names the arguments to set); or
                 ``nkd`` is set but a side has no logits to read (a headless
-                teacher such as DINOv2).
+                teacher such as DINOv2), or the heads' ``num_classes``
+                differ.
         """
         cfg = dict(cfg)
         models = dict(student=student, teacher=teacher)
@@ -295,7 +309,41 @@ class ViTKDDistiller(ConfigurableDistiller):
                               ('teacher', 'teacher_logits_source')):
                 cfg[key] = _logits_source(models[side], side, cfg.get(key),
                                           key)
+            _check_num_classes(student, teacher)
         return cfg
+
+
+def _check_terms(shallow_layers, deep: Optional[str],
+                 nkd: Optional[dict]) -> None:
+    """Refuse malformed term settings, and a distiller with no term.
+
+    Without a feature term and without NKD nothing is distilled: the
+    student would train on its own loss while the teacher's forward ran
+    every step for nothing. That is the student's own config, not a
+    distillation, so it is refused rather than run with the teacher
+    skipped.
+    """
+    if (isinstance(shallow_layers, (str, bytes))
+            or not isinstance(shallow_layers, Sequence) or any(
+                isinstance(i, bool) or not isinstance(i, int)
+                for i in shallow_layers)):
+        raise TypeError('distiller.shallow_layers must be a sequence of '
+                        f'block indices, e.g. (0, 1), got {shallow_layers!r}.')
+    repeated = sorted(
+        {i
+         for i in shallow_layers if shallow_layers.count(i) > 1})
+    if repeated:
+        raise ValueError(f'distiller.shallow_layers={tuple(shallow_layers)} '
+                         f'repeats block(s) {repeated}; each block is one '
+                         'mimic term, list it once.')
+    if nkd is not None and not isinstance(nkd, dict):
+        raise TypeError('distiller.nkd must be a dict of NKDLoss arguments '
+                        f'(e.g. dict(gamma=1.0)) or None, got {nkd!r}.')
+    if not shallow_layers and deep is None and nkd is None:
+        raise ValueError(
+            'distiller: shallow_layers=(), deep=None and nkd=None leave no '
+            'distillation term. Set distiller.shallow_layers, distiller.deep '
+            'or distiller.nkd, or train the student config alone.')
 
 
 def _logits_source(model: nn.Module, side: str, source: Optional[str],
@@ -314,3 +362,18 @@ def _logits_source(model: nn.Module, side: str, source: Optional[str],
                      f'{type(model.head).__name__}' +
                      (f' (no module {source!r})' if source else '') +
                      f'; set distiller.{key} to the module that outputs them.')
+
+
+def _check_num_classes(student: nn.Module, teacher: nn.Module) -> None:
+    """NKD compares the logits class by class: both heads need the same
+    ``num_classes`` (checked where both heads say it)."""
+    counts = [
+        getattr(getattr(model, 'head', None), 'num_classes', None)
+        for model in (student, teacher)
+    ]
+    if None not in counts and counts[0] != counts[1]:
+        raise ValueError(
+            f'distiller.nkd compares logits class by class, but the '
+            f'student predicts {counts[0]} classes and the teacher '
+            f'{counts[1]}. Give the teacher a head with {counts[0]} classes '
+            '(fine-tuned on the student\'s data), or drop nkd.')

@@ -22,9 +22,10 @@ param_scheduler = [
         end=1,
         convert_to_iter_based=True),
     # `end` defaults to max_epochs, so a shorter run (--cfg-options
-    # train_cfg.max_epochs=N) keeps the full cosine shape.
+    # train_cfg.max_epochs=N) keeps the full cosine shape; with N=1 the run
+    # is the warm-up alone (CosineAnnealingLR would refuse to build).
     dict(
-        type='CosineAnnealingLR',
+        type='vitkd_mm.CosineAfterWarmupLR',
         eta_min=1e-5,
         by_epoch=True,
         begin=1,

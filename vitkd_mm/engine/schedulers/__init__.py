@@ -1,0 +1,3 @@
+from .cosine_after_warmup import CosineAfterWarmupLR
+
+__all__ = ['CosineAfterWarmupLR']
