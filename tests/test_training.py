@@ -3,7 +3,6 @@ import glob
 import json
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 
@@ -15,22 +14,9 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from tests.utils import (MIM, PYTHON, REPO_ROOT, TINY_CONFIG,
-                         convert_to_student, make_image_folder, run,
-                         tiny_runner_cfg)
+                         convert_to_student, data_options, free_port,
+                         make_image_folder, run, tiny_runner_cfg)
 from vitkd_mm.registry import MODELS
-
-
-def data_options(data_root):
-    return [
-        f'{split}_dataloader.dataset.data_root={data_root}'
-        for split in ('train', 'val', 'test')
-    ]
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return str(sock.getsockname()[1])
 
 
 def train_log_records(work_dir):

@@ -4,6 +4,7 @@ import os
 import os.path as osp
 import re
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -64,6 +65,21 @@ def tiny_runner_cfg(tmp_path):
     for split in ('train', 'val', 'test'):
         cfg[f'{split}_dataloader'].dataset.data_root = data_root
     return cfg
+
+
+def data_options(data_root):
+    """``--cfg-options`` pointing every dataloader at ``data_root``."""
+    return [
+        f'{split}_dataloader.dataset.data_root={data_root}'
+        for split in ('train', 'val', 'test')
+    ]
+
+
+def free_port():
+    """A TCP port free on loopback now, as a string."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return str(sock.getsockname()[1])
 
 
 def fake_batch(batch_size=4, num_classes=3, size=32, seed=0):

@@ -11,7 +11,7 @@ run.
 
 Examples:
     python tools/train.py configs/vitkd/deit-t_vitkd.py
-    torchrun --nproc_per_node 2 tools/train.py CONFIG --launcher pytorch
+    bash tools/dist_train.sh CONFIG 2  # torchrun, --launcher pytorch
 """
 import argparse
 import gc
@@ -77,13 +77,32 @@ def merge_args(cfg, args):
 
 
 def init_cpu_distributed(cfg):
-    """Start a gloo process group and a CPU DDP wrapper for the Runner."""
+    """Start a gloo process group and a CPU DDP wrapper for the Runner.
+
+    The wrapper has the Runner's own defaults (``broadcast_buffers=False``:
+    no buffer, such as a frozen teacher's BatchNorm statistics, is sent
+    from rank 0 at every forward) unless the config sets
+    ``model_wrapper_cfg``.
+    """
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
     wrapper = cfg.get('model_wrapper_cfg') or dict(
-        type='MMDistributedDataParallel')
+        type='MMDistributedDataParallel',
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
+
+
+def end_distributed():
+    """Destroy the process group, if any, once the Runner is unreferenced.
+
+    The wrapped model holds the group and the Runner sits in reference
+    cycles: collect it first, so destroying the group ends gloo's threads.
+    """
+    if dist.is_initialized():
+        gc.collect()
+        dist.destroy_process_group()
 
 
 def run_training(cfg):
@@ -97,12 +116,7 @@ def main():
     if args.launcher == 'pytorch' and not torch.cuda.is_available():
         init_cpu_distributed(cfg)
     run_training(cfg)
-    if dist.is_initialized():
-        # The wrapped model holds the group and the Runner sits in reference
-        # cycles: collect it first, so destroying the group ends gloo's
-        # threads.
-        gc.collect()
-        dist.destroy_process_group()
+    end_distributed()
 
 
 if __name__ == '__main__':

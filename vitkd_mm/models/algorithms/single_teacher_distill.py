@@ -27,7 +27,9 @@ class SingleTeacherDistill(BaseModel):
     Student and teacher are stock mmpretrain/mmdet models; the distiller
     records their features with hooks and computes the distillation losses.
     The teacher is frozen, stays in eval mode through every ``train()``
-    call, runs under ``no_grad`` and only as far as the recorded values the
+    call and is put in it again at every step (mmengine's ``sync_bn``
+    conversion replaces its BatchNorm layers by new ones in train mode),
+    runs under ``no_grad`` and only as far as the recorded values the
     losses read (no loss of its own): its recorder manager stops the
     forward once they exist. ``predict`` and ``tensor`` modes run the
     student alone. A training step whose loss terms are not all finite is
@@ -210,6 +212,9 @@ class SingleTeacherDistill(BaseModel):
                     teacher_inputs, data_samples, mode='loss')
                 losses.update(_prefixed(teacher_losses, 'teacher'))
             else:
+                # Also at every step: modules swapped in after build, such
+                # as mmengine's sync_bn conversion, start in train mode.
+                self.teacher.train(False)
                 with torch.no_grad():
                     self._run_teacher(teacher_inputs, data_samples)
         teacher_recorders.check_complete()
