@@ -34,8 +34,9 @@ def unwrap(model):
 @HOOKS.register_module()
 class RankStateHook(Hook):
     """Writes ``rank<r>_<stage>.pth`` into the work dir before and after
-    training, on every rank: ``iter``, ``world_size`` and the model's
-    ``state_dict`` (before training: right after a resume)."""
+    training, on every rank: ``iter``, ``world_size``, the model's
+    ``state_dict`` and the optimizer's (before training: right after a
+    resume)."""
 
     def before_train(self, runner) -> None:
         self._write(runner, 'before_train')
@@ -48,7 +49,8 @@ class RankStateHook(Hook):
         state = dict(
             iter=runner.iter,
             world_size=get_world_size(),
-            state_dict=unwrap(runner.model).state_dict())
+            state_dict=unwrap(runner.model).state_dict(),
+            optimizer=runner.optim_wrapper.state_dict())
         torch.save(state,
                    osp.join(runner.work_dir, f'rank{get_rank()}_{stage}.pth'))
 

@@ -97,9 +97,10 @@ def fake_batch(batch_size=4, num_classes=3, size=32, seed=0):
     return dict(inputs=inputs, data_samples=samples)
 
 
-def run(cmd, **kwargs):
+def run(cmd, env=None, **kwargs):
     """Run a command from the repository root (1 thread, this tree's
-    vitkd_mm on the path); fail with its output unless it exits 0.
+    vitkd_mm on the path, and ``env`` added to the environment); fail with
+    its output unless it exits 0.
 
     Returns:
         str: Its stdout and stderr.
@@ -108,7 +109,8 @@ def run(cmd, **kwargs):
         os.environ,
         OMP_NUM_THREADS='1',
         MKL_NUM_THREADS='1',
-        PYTHONPATH=REPO_ROOT)
+        PYTHONPATH=REPO_ROOT,
+        **(env or {}))
     result = subprocess.run(
         cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, **kwargs)
     assert result.returncode == 0, (

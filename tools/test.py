@@ -16,9 +16,9 @@ import os.path as osp
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
+from train import end_distributed, init_cpu_distributed
 
 import vitkd_mm  # noqa: F401
-from train import end_distributed, init_cpu_distributed
 
 
 def parse_args():
