@@ -16,7 +16,8 @@
 #             names a folder with a prebuilt wheel).
 #   --tests   the test requirements (pytest); implies --data, and --det on
 #             torch 2.14 (the detection tests need mmdet; on torch 2.1 add
-#             --det, otherwise they skip).
+#             --det, otherwise they skip); with root and apt-get, also
+#             Debian's iproute2 (`ip netns`, for the two-node test).
 #   --data    also install Debian's dataset-fashion-mnist and
 #             labelme-examples, where root and apt-get are at hand (the
 #             README's main job reads the first, tools/dataset_converters/prepare_fashion_mnist.py
@@ -89,6 +90,7 @@ pip -e ".${EXTRAS:+[$EXTRAS]}" 'setuptools>=77,<81'
 
 if [ "$DATA" = 1 ]; then
   packages="dataset-fashion-mnist labelme-examples"
+  [ "$TESTS" = 0 ] || packages="$packages iproute2"
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     apt-get install -y -q $packages >/dev/null 2>&1 ||
       { apt-get update -q >/dev/null &&
