@@ -82,7 +82,10 @@ def test_ddp_steps_equal_one_process_steps(ddp_run, teacher_ckpt, tmp_path):
     """2 processes x batch B and 1 process x batch 2B, same samples and
     masks: the same student and connector weights after every step."""
     runner = Runner.from_cfg(equivalence_cfg(str(tmp_path), teacher_ckpt[0]))
-    runner.model.load_state_dict(ddp_run[0]['states'][0], strict=False)
+    # rank 0's initial student and distiller; the teacher is the checkpoint
+    missing, unexpected = runner.model.load_state_dict(
+        ddp_run[0]['states'][0], strict=False)
+    assert not unexpected and all(k.startswith('teacher.') for k in missing)
     states = train_steps(runner, STEPS, 2 * BATCH)
     rank0, rank1 = ddp_run[0]['states'], ddp_run[1]['states']
     assert len(states) == len(rank0) == STEPS + 1
@@ -101,7 +104,9 @@ def test_ddp_buckets_hold_no_teacher_parameter(ddp_run, teacher_ckpt):
     """DDP reduces exactly the student's and the distiller's parameters."""
     params = dict(build_ddp_model(teacher_ckpt[0]).named_parameters())
     teacher = [p for name, p in params.items() if name.startswith('teacher.')]
-    trained = [p for name, p in params.items() if name in trainable(params)]
+    trained = [
+        p for name, p in params.items() if not name.startswith('teacher.')
+    ]
     assert teacher and not any(p.requires_grad for p in teacher)
     assert all(p.requires_grad for p in trained)
     for result in ddp_run:
@@ -340,6 +345,24 @@ def start_node(node_rank, node, master_addr, work_dir, options):
     return process, log
 
 
+def stop(process, grace=15):
+    """End a node still running: SIGTERM (torchrun stops its workers),
+    SIGKILL to its process group after ``grace`` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def read_tail(path, chars=3000):
+    with open(path) as f:
+        return f.read()[-chars:]
+
+
 def test_two_nodes_train_one_model(two_nodes, tmp_path, teacher_ckpt):
     """One tools/dist_train.sh per node (NNODES=2, NODE_RANK=0/1,
     MASTER_ADDR = node 0's veth address, gloo): both ranks end with the
@@ -356,12 +379,9 @@ def test_two_nodes_train_one_model(two_nodes, tmp_path, teacher_ckpt):
         codes = [process.wait(NODE_TIMEOUT) for process, _ in nodes]
     finally:
         for process, log in nodes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop(process)
             log.close()
-    logs = [open(log.name).read()[-3000:] for _, log in nodes]
-    assert codes == [0, 0], logs
+    assert codes == [0, 0], [read_tail(log.name) for _, log in nodes]
     ends = [
         rank_state(work_dir, 'after_train', rank)
         for rank, work_dir in enumerate(work_dirs)
