@@ -25,4 +25,7 @@ model = dict(
         patch_resolution=4,
         nkd=dict(temperature=1.0, gamma=1.0)))
 train_cfg = dict(max_epochs=1, val_interval=100)
-custom_hooks = [dict(type='RankStateHook')]
+custom_hooks = [
+    dict(type='vitkd_mm.DistillerResumeCheckHook'),
+    dict(type='RankStateHook')
+]
