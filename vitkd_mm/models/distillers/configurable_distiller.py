@@ -1,5 +1,6 @@
 from typing import Dict, Optional
 
+import torch
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.registry import DefaultScope
@@ -7,6 +8,7 @@ from torch import nn
 
 from vitkd_mm.registry import MODELS
 from vitkd_mm.utils import build_component
+from ..losses.alignment import metric_names
 from ..recorders import RecorderManager
 from .loss_mapping import (RecordSpec, check_call_arguments,
                            check_shared_connector_calls, parse_entry,
@@ -62,6 +64,13 @@ class ConfigurableDistiller(BaseModule):
             ``loss`` (mmengine trains only such keys).
         loss_forward_mappings (dict, optional): ``{loss name: {argument:
             entry}}``.
+        alignment_metrics (bool): Also return, for each loss that has an
+            ``alignment`` method, its metrics of the same inputs (the mean
+            token cosine of ``MimicLoss``/``GenerationLoss``, the top-1
+            agreement of ``NKDLoss``), computed under ``no_grad`` and named
+            without ``loss`` (``cos_mimic_0``, ``cos_gen_masked``,
+            ``agree_top1_nkd``), so they are logged, never trained.
+            Defaults to True.
         init_cfg (dict, optional): Initialisation config.
 
     Examples:
@@ -82,8 +91,10 @@ class ConfigurableDistiller(BaseModule):
                  connectors: Optional[dict] = None,
                  distill_losses: Optional[dict] = None,
                  loss_forward_mappings: Optional[dict] = None,
+                 alignment_metrics: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
+        self.alignment_metrics = alignment_metrics
         _check_loss_names(distill_losses or {})
         self.student_recorders = RecorderManager(student_recorders,
                                                  'student_recorders')
@@ -154,19 +165,32 @@ class ConfigurableDistiller(BaseModule):
         self.teacher_recorders.initialize(model)
 
     def compute_distill_losses(self) -> Dict[str, object]:
-        """Compute every loss from the values recorded in the last step."""
+        """Compute every loss from the values recorded in the last step,
+        followed by their alignment metrics (see ``alignment_metrics``)."""
+        losses, metrics = {}, {}
+        for name, kwargs in self.loss_inputs().items():
+            loss = self.distill_losses[name]
+            try:
+                losses[name] = loss(**kwargs)
+            except ValueError as error:
+                raise ValueError(f'distill_losses.{name}: {error}') from error
+            if self.alignment_metrics and hasattr(loss, 'alignment'):
+                with torch.no_grad():
+                    metrics.update(
+                        metric_names(name, loss.alignment(**kwargs)))
+        return {**losses, **metrics}
+
+    def loss_inputs(self) -> Dict[str, dict]:
+        """``{loss name: keyword arguments}`` of every loss, read from the
+        values recorded in the last step (each connector run once)."""
         connector_outputs = {}
-        losses = {}
-        for name, arguments in self.loss_specs.items():
-            kwargs = {
+        return {
+            name: {
                 argument: self._get_record(spec, connector_outputs)
                 for argument, spec in arguments.items()
             }
-            try:
-                losses[name] = self.distill_losses[name](**kwargs)
-            except ValueError as error:
-                raise ValueError(f'distill_losses.{name}: {error}') from error
-        return losses
+            for name, arguments in self.loss_specs.items()
+        }
 
     def _read(self, spec: RecordSpec):
         recorders = (
