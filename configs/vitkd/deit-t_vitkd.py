@@ -85,3 +85,8 @@ model = dict(
 
 # the plain student, ready for a stock mmpretrain config, at the end
 custom_hooks = [dict(type='vitkd_mm.StudentExportHook')]
+
+# Token maps (PCA to RGB) of 4 fixed validation images at each validation,
+# teacher next to student, in vis_data/vis_image/; off with
+# --cfg-options default_hooks.token_maps.enable=False
+default_hooks = dict(token_maps=dict(type='vitkd_mm.TokenMapHook'))

@@ -23,3 +23,8 @@ model = dict(
         grid_align='bilinear',
         mimic_weight=4.8e-4,
         generation_weight=4.8e-5))
+
+# Token maps (PCA to RGB) of 4 fixed validation images at each validation,
+# teacher next to student, in vis_data/vis_image/; off with
+# --cfg-options default_hooks.token_maps.enable=False
+default_hooks = dict(token_maps=dict(type='vitkd_mm.TokenMapHook'))

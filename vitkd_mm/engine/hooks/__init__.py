@@ -1,3 +1,4 @@
 from .student_export_hook import StudentExportHook
+from .token_map_hook import TokenMapHook
 
-__all__ = ['StudentExportHook']
+__all__ = ['StudentExportHook', 'TokenMapHook']

@@ -180,9 +180,10 @@ class ConfigurableDistiller(BaseModule):
                         metric_names(name, loss.alignment(**kwargs)))
         return {**losses, **metrics}
 
-    def loss_inputs(self) -> Dict[str, dict]:
-        """``{loss name: keyword arguments}`` of every loss, read from the
-        values recorded in the last step (each connector run once)."""
+    def loss_inputs(self, names: Optional[list] = None) -> Dict[str, dict]:
+        """``{loss name: keyword arguments}`` of the losses ``names`` (None:
+        all), read from the values recorded in the last step (each connector
+        run once)."""
         connector_outputs = {}
         return {
             name: {
@@ -190,9 +191,11 @@ class ConfigurableDistiller(BaseModule):
                 for argument, spec in arguments.items()
             }
             for name, arguments in self.loss_specs.items()
+            if names is None or name in names
         }
 
-    def _read(self, spec: RecordSpec):
+    def read_record(self, spec: RecordSpec):
+        """The recorded value a mapping entry reads, before its connector."""
         recorders = (
             self.student_recorders
             if spec.from_student else self.teacher_recorders)
@@ -205,15 +208,15 @@ class ConfigurableDistiller(BaseModule):
 
     def _get_record(self, spec: RecordSpec, connector_outputs: dict):
         if spec.connector is None:
-            return self._read(spec)
+            return self.read_record(spec)
         key = spec.connector_input
         if key not in connector_outputs:
             kwargs = {
-                name: self._read(sub_spec)
+                name: self.read_record(sub_spec)
                 for name, sub_spec in spec.connector_kwargs
             }
             connector_outputs[key] = self.connectors[spec.connector](
-                self._read(spec), **kwargs)
+                self.read_record(spec), **kwargs)
         output = connector_outputs[key]
         return output if spec.connector_idx is None else output[
             spec.connector_idx]
