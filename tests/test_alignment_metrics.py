@@ -19,8 +19,8 @@ COSINES = [1., 1 / math.sqrt(2), -1., 1 / math.sqrt(2)]
 
 
 def test_token_cosine_by_hand():
-    assert token_cosine(STUDENT, TEACHER).item() == pytest.approx(
-        sum(COSINES) / 4)
+    assert token_cosine(STUDENT,
+                        TEACHER).item() == pytest.approx(sum(COSINES) / 4)
     mask = torch.tensor([[1., 0.], [1., 0.]])
     assert token_cosine(STUDENT, TEACHER, mask).item() == pytest.approx(
         (COSINES[0] + COSINES[2]) / 2)
@@ -52,12 +52,9 @@ def test_metric_names():
             'cos_{}_masked': value,
             'cos_{}_visible': value
         })) == ['cos_gen_masked', 'cos_gen_visible']
-    assert list(metric_names('mimic_loss', {'cos_{}': value})) == [
-        'cos_mimic'
-    ]
-    assert list(metric_names('loss', {'agree_top1_{}': value})) == [
-        'agree_top1'
-    ]
+    assert list(metric_names('mimic_loss', {'cos_{}': value})) == ['cos_mimic']
+    assert list(metric_names('loss',
+                             {'agree_top1_{}': value})) == ['agree_top1']
     with pytest.raises(ValueError, match='distill_losses.loss_a_loss'):
         metric_names('loss_a_loss', {'cos_{}': value})
 
@@ -92,9 +89,8 @@ def test_metrics_leave_the_loss_and_gradients_unchanged(mmpretrain_scope):
     losses_off, loss_off, _, grads_off = step(without)
 
     metrics = {
-        'distill.cos_mimic_0', 'distill.cos_mimic_1',
-        'distill.cos_gen_masked', 'distill.cos_gen_visible',
-        'distill.agree_top1_nkd'
+        'distill.cos_mimic_0', 'distill.cos_mimic_1', 'distill.cos_gen_masked',
+        'distill.cos_gen_visible', 'distill.agree_top1_nkd'
     }
     assert set(losses) == set(losses_off) | metrics
     assert torch.equal(loss, loss_off)  # bit-identical

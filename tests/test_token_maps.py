@@ -1,6 +1,7 @@
 """Token maps (PCA to RGB), linear CKA, the TokenMapHook and
 tools/visualization/vis_tokens.py."""
 import glob
+import json
 import os.path as osp
 
 import numpy as np
@@ -8,8 +9,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from tests.utils import (PYTHON, TINY_CONFIG, fake_batch, make_image_folder,
-                         run)
+from tests.utils import PYTHON, TINY_CONFIG, fake_batch, make_image_folder, run
 from vitkd_mm.visualization import (TokenPCA, capture_token_pairs, fit_pcas,
                                     linear_cka, token_panels)
 
@@ -84,9 +84,8 @@ def test_hook_draws_teacher_and_student_grids_at_their_sizes(
     state = torch.get_rng_state()
     pairs = capture_token_pairs(model, data['inputs'])
     assert torch.equal(torch.get_rng_state(), state)
-    assert [p.name for p in pairs] == [
-        'loss_mimic_0', 'loss_mimic_1', 'loss_gen'
-    ]
+    assert [p.name
+            for p in pairs] == ['loss_mimic_0', 'loss_mimic_1', 'loss_gen']
     panels = token_panels(pairs, fit_pcas(pairs), 1)
     shapes = [rgb.shape for _, rgb, _ in panels]
     assert shapes == [(16, 16, 3), (14, 14, 3)] * 3
@@ -110,3 +109,40 @@ def test_hook_writes_one_png_per_image_per_validation(tmp_path):
     assert pngs == sorted(f'token_maps_{i}_{epoch}.png' for i in (0, 5, 9)
                           for epoch in (1, 2))
     assert set(hook[0].pcas) == {'loss_mimic_0', 'loss_mimic_1', 'loss_gen'}
+    # fitted at the first validation, reused by the later ones
+    pcas = dict(hook[0].pcas)
+    bases = {name: pca.components.clone() for name, pca in pcas.items()}
+    runner.val()
+    assert hook[0].pcas == pcas
+    assert all(
+        torch.equal(pca.components, bases[name])
+        for name, pca in hook[0].pcas.items())
+
+
+def test_vis_tokens_writes_maps_and_prints_the_cka_table(
+        tmp_path, mmpretrain_scope):
+    from vitkd_mm.registry import MODELS
+    cfg = grid_pair_cfg(tmp_path)
+    model_cfg = cfg.model.copy()
+    model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = MODELS.build(model_cfg)
+    checkpoint = str(tmp_path / 'epoch_1.pth')
+    torch.save(dict(state_dict=model.state_dict()), checkpoint)
+    config = str(tmp_path / 'config.py')
+    cfg.dump(config)
+    images = sorted(glob.glob(str(tmp_path / 'data' / 'class_1' / '*.png')))
+    out = tmp_path / 'out'
+    stdout = run([
+        PYTHON, 'tools/visualization/vis_tokens.py', config, checkpoint,
+        *images[:2], '--out',
+        str(out)
+    ])
+    assert sorted(osp.basename(p) for p in glob.glob(str(out / '*.png'))) == [
+        'cka.png', 'token_maps_img_0.png', 'token_maps_img_1.png'
+    ]
+    with open(out / 'cka.json') as f:
+        cka = json.load(f)['cka']
+    assert list(cka) == ['mimic_0', 'mimic_1', 'gen']
+    for layer, value in cka.items():
+        assert 0 < value <= 1
+        assert f'{layer:<12}{value:>12.4f}' in stdout

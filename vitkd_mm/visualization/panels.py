@@ -44,8 +44,8 @@ def token_panels(pairs: List[TokenPair], pcas: Dict[str, TokenPCA],
         panels += [
             (f'{stem}: teacher {hw_t[0]}x{hw_t[1]}',
              pca.to_rgb(pair.teacher[index], hw_t), None),
-            (f'{stem}: student {student}\n{hw_s[0]}x{hw_s[1]}' +
-             (' (x masked)' if mask is not None else ''),
+            (f'{stem}: student {student} {hw_s[0]}x{hw_s[1]}' +
+             (', x: masked' if mask is not None else ''),
              pca.to_rgb(pair.student[index], hw_s), mask),
         ]
     return panels
@@ -80,7 +80,7 @@ def draw_token_panels(image: np.ndarray,
         ax.set_yticks([])
     if title:
         fig.suptitle(title, fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.9 if title else 1))
     return _figure_to_array(fig)
 
 

@@ -68,7 +68,8 @@ def _teacher_tokens(distiller, spec) -> torch.Tensor:
     return distiller.connectors[spec.connector](value, **kwargs)
 
 
-def capture_token_pairs(model, inputs: torch.Tensor,
+def capture_token_pairs(model,
+                        inputs: torch.Tensor,
                         seed: int = 0) -> List[TokenPair]:
     """Run teacher and student on ``inputs`` inside the distiller's own
     recorders and return what each token loss compares.
@@ -158,10 +159,8 @@ class TokenPCA:
         self.mean = x.mean(dim=0)  # D
         _, _, v = torch.linalg.svd(x - self.mean, full_matrices=False)
         components = v[:3].T  # D, 3 (fewer if D < 3)
-        signs = components.gather(0,
-                                  components.abs().argmax(0,
-                                                          keepdim=True)).sign()
-        self.components = components * signs
+        top = components.abs().argmax(dim=0, keepdim=True)  # 1, k
+        self.components = components * components.gather(0, top).sign()
         projected = (x - self.mean) @ self.components  # M, 3
         self.low = torch.quantile(projected, 0.01, dim=0)
         self.high = torch.quantile(projected, 0.99, dim=0)
@@ -173,8 +172,8 @@ class TokenPCA:
             raise RuntimeError('TokenPCA.to_rgb before fit.')
         x = tokens.detach().reshape(-1, tokens.shape[-1]).double().cpu()
         projected = (x - self.mean) @ self.components  # N, k
-        scaled = (projected - self.low) / (self.high - self.low).clamp(
-            min=1e-12)
+        scaled = (projected - self.low) / (self.high -
+                                           self.low).clamp(min=1e-12)
         rgb = torch.zeros(x.shape[0], 3, dtype=torch.float64)
         rgb[:, :scaled.shape[1]] = scaled.clamp(0, 1)
         return rgb.reshape(hw[0], hw[1], 3).numpy()  # h, w, 3

@@ -67,14 +67,15 @@ class TokenMapHook(Hook):
         data = model.data_preprocessor(batch, False)
         pairs = capture_token_pairs(model, data['inputs'], self.seed)
         if not pairs:
-            print_log('TokenMapHook: the distiller has no token loss '
-                      '(preds_S/preds_T); no maps.', 'current', 30)
+            print_log(
+                'TokenMapHook: the distiller has no token loss '
+                '(preds_S/preds_T); no maps.', 'current', 30)
             self.enable = False
             return
         if self.pcas is None:
             self.pcas = fit_pcas(pairs)
-        bgr = bool(getattr(model.data_preprocessor, '_channel_conversion',
-                           False))
+        bgr = bool(
+            getattr(model.data_preprocessor, '_channel_conversion', False))
         for b, index in enumerate(self.indices):
             figure = draw_token_panels(
                 display_image(batch['inputs'][b], bgr),

@@ -37,8 +37,7 @@ def token_cosine(preds_S: torch.Tensor,
         >>> token_cosine(s, t, weight=torch.tensor([[0., 1.]]))
         tensor(0.7071)
     """
-    cos = F.cosine_similarity(
-        preds_S.float(), preds_T.float(), dim=-1)  # B, N
+    cos = F.cosine_similarity(preds_S.float(), preds_T.float(), dim=-1)  # B, N
     if weight is None:
         return cos.mean()
     weight = weight.float()

@@ -56,8 +56,7 @@ class MimicLoss(BaseModule):
         sq_err = (preds_S.float() - preds_T.detach().float()).pow(2)  # B,N,D
         return sq_err.sum() / preds_S.shape[0] * self.loss_weight
 
-    def alignment(self, preds_S: torch.Tensor,
-                  preds_T: torch.Tensor) -> dict:
+    def alignment(self, preds_S: torch.Tensor, preds_T: torch.Tensor) -> dict:
         """Mean token cosine of the two (see :func:`token_cosine`), logged
         as ``cos_<loss name without loss>``."""
         return {'cos_{}': token_cosine(preds_S, preds_T)}
