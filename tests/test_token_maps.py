@@ -69,7 +69,7 @@ def grid_pair_cfg(tmp_path, max_epochs=2):
     cfg.model.distiller = dict(type='ViTKDDistiller', nkd=dict(gamma=1.0))
     cfg.train_cfg.max_epochs = max_epochs
     cfg.default_hooks.token_maps = dict(
-        type='vitkd_mm.TokenMapHook', indices=(0, 5, 9))
+        type='vitkd_mm.TokenMapHook', indices=(0, 5, 9, 12))
     cfg.custom_hooks = []
     return cfg
 
@@ -103,6 +103,7 @@ def test_hook_writes_one_png_per_image_per_validation(tmp_path):
     runner = Runner.from_cfg(cfg)
     runner.train()
     hook = [h for h in runner.hooks if type(h).__name__ == 'TokenMapHook']
+    assert hook[0].indices == [0, 5, 9]  # 12 images: index 12 left out
     pngs = sorted(
         osp.basename(p) for p in glob.glob(
             osp.join(cfg.work_dir, '*', 'vis_data', 'vis_image', '*.png')))

@@ -30,7 +30,8 @@ class TokenMapHook(Hook):
 
     Args:
         enable (bool): Draw at all. Defaults to True.
-        indices (Sequence[int]): Validation images to draw. Defaults to
+        indices (Sequence[int]): Validation images to draw (those beyond
+            the validation set are left out, with a warning). Defaults to
             (0, 1, 2, 3).
         seed (int): Seed of the generation's mask (the same mask at every
             validation). Defaults to 0.
@@ -63,7 +64,16 @@ class TokenMapHook(Hook):
             self.enable = False
             return
         dataset = runner.val_dataloader.dataset
-        batch = pseudo_collate([dataset[i] for i in self.indices])
+        indices = [i for i in self.indices if i < len(dataset)]
+        if indices != self.indices:
+            print_log(
+                f'TokenMapHook: the validation set has {len(dataset)} '
+                f'images; drawing indices {indices} of {self.indices}.',
+                'current', 30)
+            self.indices = indices
+        if not indices:
+            return
+        batch = pseudo_collate([dataset[i] for i in indices])
         data = model.data_preprocessor(batch, False)
         pairs = capture_token_pairs(model, data['inputs'], self.seed)
         if not pairs:
