@@ -9,7 +9,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from tests.utils import PYTHON, TINY_CONFIG, fake_batch, make_image_folder, run
+from tests.utils import (PYTHON, REPO_ROOT, TINY_CONFIG, fake_batch,
+                         make_image_folder, run)
 from vitkd_mm.visualization import (TokenPCA, capture_token_pairs, fit_pcas,
                                     linear_cka, token_panels)
 
@@ -147,3 +148,18 @@ def test_vis_tokens_writes_maps_and_prints_the_cka_table(
     for layer, value in cka.items():
         assert 0 < value <= 1
         assert f'{layer:<12}{value:>12.4f}' in stdout
+
+
+@pytest.mark.parametrize('config', [
+    'deit-t_vitkd.py', 'deit-s_vitkd.py', 'deit-b_vitkd-nkd.py',
+    'fashion-mnist/vit-d48_vitkd-nkd_fashion-mnist.py',
+    'fashion-mnist/vit-d48_vitkd_teacher-p7_fashion-mnist.py'
+])
+def test_configs_draw_token_maps_unless_turned_off(config):
+    from vitkd_mm.registry import HOOKS
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'vitkd', config))
+    assert HOOKS.build(cfg.default_hooks.token_maps).enable
+    cfg.merge_from_dict({'default_hooks.token_maps.enable': False})
+    hook = HOOKS.build(cfg.default_hooks.token_maps)
+    hook.after_val_epoch(runner=None)  # returns before touching the runner
+    assert hook.pcas is None
