@@ -25,7 +25,9 @@ class TokenMapHook(Hook):
     (``add_image``, step = epoch): PNGs in ``vis_data/vis_image/``
     (``token_maps_<index>_<epoch>.png``), TensorBoard/W&B when configured.
 
-    The capture reuses the distiller's recorders and connectors
+    It runs before an ``EMAHook`` swaps the weights back, so it draws the
+    weights that were validated. The capture reuses the distiller's
+    recorders and connectors
     (:func:`capture_token_pairs`); no gradient, the global RNG untouched.
 
     Args:
@@ -42,7 +44,8 @@ class TokenMapHook(Hook):
         >>> # off: --cfg-options default_hooks.token_maps.enable=False
     """
 
-    priority = 'LOW'
+    # before EMAHook (NORMAL) swaps the averaged weights back out
+    priority = 'ABOVE_NORMAL'
 
     def __init__(self,
                  enable: bool = True,
