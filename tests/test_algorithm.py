@@ -47,7 +47,9 @@ def test_teacher_frozen_in_eval_and_unchanged_by_training():
         if not torch.equal(value, student_before[key])
     ]
     assert changed, 'the student should train'
-    assert set(logs[0]) == {'loss', 'student.loss', 'distill.loss_mimic'}
+    assert set(logs[0]) == {
+        'loss', 'student.loss', 'distill.loss_mimic', 'distill.cos_mimic'
+    }
     torch.testing.assert_close(
         logs[0]['loss'],
         logs[0]['student.loss'] + logs[0]['distill.loss_mimic'])
@@ -69,7 +71,8 @@ def test_trainable_teacher_trains_on_its_own_loss():
     before = copy.deepcopy(model.teacher.state_dict())
     logs = train_steps(model, steps=1)
     assert set(logs[0]) == {
-        'loss', 'teacher.loss', 'student.loss', 'distill.loss_mimic'
+        'loss', 'teacher.loss', 'student.loss', 'distill.loss_mimic',
+        'distill.cos_mimic'
     }
     assert any(not torch.equal(v, before[k])
                for k, v in model.teacher.state_dict().items())
@@ -78,7 +81,7 @@ def test_trainable_teacher_trains_on_its_own_loss():
 def test_without_student_loss():
     model = build(calculate_student_loss=False)
     logs = train_steps(model, steps=1)
-    assert set(logs[0]) == {'loss', 'distill.loss_mimic'}
+    assert set(logs[0]) == {'loss', 'distill.loss_mimic', 'distill.cos_mimic'}
 
 
 def test_predict_and_tensor_use_the_student_only():

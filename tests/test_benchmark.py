@@ -74,6 +74,13 @@ def test_benchmark_tiny_pair_cpu(tmp_path):
             arms[arm][key] for arm in ('vitkd_nkd', 'unchecked'))
         assert share == pytest.approx((full - unchecked) / unchecked)
 
+    # the alignment metrics' share: (c) against itself without them
+    assert set(report['alignment_metrics']) == {'time', 'cpu_time'}
+    for key, share in report['alignment_metrics'].items():
+        full, unmeasured = (
+            arms[arm][key] for arm in ('vitkd_nkd', 'no_metrics'))
+        assert share == pytest.approx((full - unmeasured) / unmeasured)
+
     # the CPU's bf16 support, as its flags say
     flags = teacher_precision.cpu_bf16_flags()
     assert (report['cpu_bf16'].startswith('native bf16: ' + ', '.join(flags))
@@ -163,3 +170,22 @@ def test_unchecked_arm_is_vitkd_nkd_without_the_guard(mmpretrain_scope):
         benchmark.load_config('tiny', 'vitkd_nkd'), 'vitkd_nkd')
     with pytest.raises(FloatingPointError, match='Non-finite loss'):
         full.parse_losses(nan)
+
+
+def test_no_metrics_arm_is_vitkd_nkd_without_metrics(mmpretrain_scope):
+    """(cm) builds ViTKD+NKD with alignment_metrics off, all else the same:
+    its losses are (c)'s without the metrics."""
+    import vitkd_mm  # noqa: F401
+
+    cfg = benchmark.load_config('tiny', 'no_metrics')
+    assert cfg.model.distiller.pop('alignment_metrics') is False
+    assert cfg.model == benchmark.load_config('tiny', 'vitkd_nkd').model
+    names = {}
+    for arm in ('no_metrics', 'vitkd_nkd'):
+        model = benchmark.build_arm(benchmark.load_config('tiny', arm), arm)
+        data = model.data_preprocessor(fake_batch(num_classes=100), True)
+        names[arm] = set(model(**data, mode='loss'))
+    assert names['vitkd_nkd'] - names['no_metrics'] == {
+        'distill.cos_mimic_0', 'distill.cos_mimic_1', 'distill.cos_gen_masked',
+        'distill.cos_gen_visible', 'distill.agree_top1_nkd'
+    }

@@ -26,6 +26,8 @@ from vitkd_mm.registry import MODELS
 
 CONFIG = 'configs/mask_rcnn/mask-rcnn_deit-t-vitkd-det_deit-s_sfp_1x_coco.py'
 DISTILL_LOSSES = ('loss_mimic_0', 'loss_mimic_1', 'loss_gen')
+ALIGNMENT_METRICS = ('cos_mimic_0', 'cos_mimic_1', 'cos_gen_masked',
+                     'cos_gen_visible')
 STUDENT_LOSSES = ('loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'loss_bbox',
                   'loss_mask')
 
@@ -153,7 +155,7 @@ def test_one_train_step_on_a_non_square_batch():
         f'student.{key}'
         for key in STUDENT_LOSSES
     } | {f'distill.{key}'
-         for key in DISTILL_LOSSES}
+         for key in DISTILL_LOSSES + ALIGNMENT_METRICS}
     assert all(torch.isfinite(value) for value in log.values())
     assert all(log[f'distill.{key}'] > 0 for key in DISTILL_LOSSES)
     assert grids == [(12, 20)]

@@ -191,7 +191,11 @@ def test_config_builds_and_trains_one_step(config):
     teacher_grid = (4, 4) if 'teacher-p7' in config else (7, 7)
     assert model.teacher.backbone.patch_resolution == teacher_grid
     expected = {f'distill.{k}' for k in model.distiller.distill_losses}
-    assert set(losses) == {'student.loss'} | expected
+    assert {k for k in losses if 'loss' in k} == {'student.loss'} | expected
+    # one alignment metric per mimic loss, two for the generation, one NKD
+    metrics = {k for k in losses if 'loss' not in k}
+    assert len(metrics) == sum(
+        dict(loss_gen=2).get(k, 1) for k in model.distiller.distill_losses)
     connectors = model.distiller.connectors
     if 'generation' in connectors and 'teacher-p7' not in config:
         assert connectors.generation.patch_resolution == (7, 7)

@@ -35,3 +35,8 @@ custom_hooks = [
     dict(type='vitkd_mm.StudentExportHook'),
     dict(type='vitkd_mm.DistillerResumeCheckHook'),
 ]
+
+# Token maps (PCA to RGB) of 4 fixed validation images at each validation,
+# teacher next to student, in vis_data/vis_image/; off with
+# --cfg-options default_hooks.token_maps.enable=False
+default_hooks = dict(token_maps=dict(type='vitkd_mm.TokenMapHook'))

@@ -19,6 +19,9 @@ wrapper) and measures the peak memory of:
   generator's share.
 - (c-) ``unchecked``, a diagnostic: ViTKD+NKD with ``check_finite=False``;
   (c)/(c-) - 1 is what the non-finite-loss guard costs per step.
+- (cm) ``no_metrics``, a diagnostic: ViTKD+NKD with
+  ``alignment_metrics=False``; (c)/(cm) - 1 is what the alignment metrics
+  (token cosines, top-1 agreement) cost per step.
 - (b16), (c16) ``floor_bf16``, ``vitkd_bf16``, ``vitkd_nkd_bf16``: (b) and
   (c) with ``teacher_precision='bf16'`` (the teacher's forward under bf16
   autocast). Their ratios are given against (b), against (b16) and against
@@ -75,6 +78,7 @@ ARMS = dict(
     vitkd_nkd='(c) ViTKD+NKD',
     no_generator="(c') ViTKD+NKD, no gen.",
     unchecked='(c-) ViTKD+NKD, no NaN guard',
+    no_metrics='(cm) ViTKD+NKD, no metrics',
     floor_bf16='(b16) floor, bf16 teacher',
     vitkd_bf16='(c16) ViTKD, bf16 teacher',
     vitkd_nkd_bf16='(c16) ViTKD+NKD, bf16 teacher')
@@ -185,10 +189,13 @@ def load_config(pair: str, arm: str):
     base = arm.removesuffix(BF16_SUFFIX)
     cfg = Config.fromfile(
         CONFIGS['vitkd_nkd' if base in ('vitkd_nkd', 'no_generator',
-                                        'unchecked') else 'vitkd'])
+                                        'unchecked',
+                                        'no_metrics') else 'vitkd'])
     cfg.model.teacher_ckpt = None
     if arm == 'unchecked':
         cfg.model.check_finite = False
+    if arm == 'no_metrics':
+        cfg.model.distiller.alignment_metrics = False
     if arm.endswith(BF16_SUFFIX):
         cfg.model.teacher_precision = 'bf16'
     # As the Runner does: a model without its own takes the config's.
@@ -502,14 +509,15 @@ def analyse(args, results: dict) -> dict:
         }
         for arm in RATIO_ARMS
     }
-    split, guard = {}, {}
+    split, guard, alignment = {}, {}, {}
     for key in metrics[:-2]:  # the time metrics
-        floor, full, rest, unchecked = (
-            arms[arm][key]
-            for arm in ('floor', 'vitkd_nkd', 'no_generator', 'unchecked'))
+        floor, full, rest, unchecked, unmeasured = (
+            arms[arm][key] for arm in ('floor', 'vitkd_nkd', 'no_generator',
+                                       'unchecked', 'no_metrics'))
         split[key] = dict(
             rest=(rest - floor) / floor, generator=(full - rest) / floor)
         guard[key] = (full - unchecked) / unchecked
+        alignment[key] = (full - unmeasured) / unmeasured
     return dict(
         pair=args.pair,
         device=args.device,
@@ -524,7 +532,8 @@ def analyse(args, results: dict) -> dict:
         arms=arms,
         ratios=ratios,
         split=split,
-        guard=guard)
+        guard=guard,
+        alignment_metrics=alignment)
 
 
 METRIC_LABELS = {
@@ -586,6 +595,9 @@ def format_report(report: dict) -> str:
                      f'{split["generator"]:+.3f}')
     lines += ['', "the NaN guard's share of ViTKD+NKD's step, (c - c-)/c-:"]
     for key, share in report['guard'].items():
+        lines.append(f'{METRIC_LABELS[key]:<{WIDTH}}  {share:+.4f}')
+    lines += ['', "the alignment metrics' share, (c - cm)/cm:"]
+    for key, share in report['alignment_metrics'].items():
         lines.append(f'{METRIC_LABELS[key]:<{WIDTH}}  {share:+.4f}')
     return '\n'.join(lines)
 

@@ -138,6 +138,11 @@ MODES = {
     Mode(15,
          {arm: [0, 1, 2]
           for arm in ['student', 'vitkd', *GRID_MISMATCH_ARMS]}),
+    'alignment':
+    Mode(15, {
+        'vitkd-nkd': [0],
+        'vitkd': [0]
+    }),
 }
 
 

@@ -4,8 +4,9 @@ Reads what :mod:`fashion_mnist.run_arms` left: the mode's ``kit.json``
 (mode, epochs, command, commit, teachers, ``{arm: seeds}``) and each run's
 ``result.json``, or a results JSON this script wrote before; writes
 ``OUT_DIR/NAME.md`` (mean +- std per arm, the paper's claims checked),
-``NAME.json`` (raw results with seeds and commands) and two PNGs (accuracy
-per arm, validation accuracy over epochs). Nothing is trained.
+``NAME.json`` (raw results with seeds and commands) and PNGs (accuracy
+per arm, validation accuracy over epochs, and the alignment metrics over
+epochs of the runs that recorded them). Nothing is trained.
 
 Examples:
     python tools/fashion_mnist/report.py work_dirs/fashion_mnist/full_15e
@@ -21,6 +22,7 @@ import sys
 if __name__ == '__main__':  # run as a script: put tools/ on the path
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from fashion_mnist.alignment import alignment_markdown, write_alignment_plot
 from fashion_mnist.arms import ARMS, CLAIMS, MAIN_ARMS
 
 KIT_FILE = 'kit.json'
@@ -156,7 +158,8 @@ def markdown(name, record, summary, results):
         'Runner logged it; CPU s/run: CPU seconds of a whole run (training, '
         'validation every epoch, data workers, start-up). Wall times depend '
         'on what else ran on the machine; CPU seconds much less.', '',
-        '## The paper\'s claims, checked', '', *claim_lines(summary), ''
+        '## The paper\'s claims, checked', '', *claim_lines(summary), '',
+        *alignment_markdown(results)
     ]
     return '\n'.join(lines)
 
@@ -261,6 +264,7 @@ def write_report(out_dir, record, results, name=None):
         json.dump(dict(record, summary=summary, runs=results), f, indent=1)
     plots = write_plots(prefix, summary, results,
                         record['teachers'].get('teacher'))
+    plots += write_alignment_plot(prefix, results)
     print('\n'.join(claim_lines(summary)))
     return [prefix + '.md', prefix + '.json', *plots]
 

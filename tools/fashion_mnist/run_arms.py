@@ -30,6 +30,10 @@ Modes (tools/fashion_mnist/arms.py):
             patches (a 4 x 4 token grid against the student's 7 x 7): its
             tokens resized to 7 x 7, or its input resized to 49 px; 3 seeds,
             15 epochs. Trains that teacher once if it is not shipped.
+    alignment
+            ViTKD+NKD and ViTKD, seed 0, 15 epochs: the alignment metrics
+            over epochs (the report's ``_alignment.png``) and the token
+            maps of each validation in the runs' ``vis_data/vis_image/``.
 
 Examples:
     python tools/fashion_mnist/run_arms.py --demo

@@ -73,6 +73,32 @@ def read_scalars(work_dir):
     return curve, sec_per_iter
 
 
+def read_alignment(work_dir):
+    """The alignment metrics of a distilled run per epoch.
+
+    ``{metric: [[epoch, mean of the logged values of that epoch], ...]}``
+    for the ``distill.*`` keys without ``loss`` (``cos_mimic_0``,
+    ``cos_gen_masked``, ``agree_top1_nkd``, ...) in the training records of
+    the newest ``vis_data/scalars.json``; empty for a run without them.
+    """
+    files = sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+    sums = {}
+    with open(files[-1]) as f:
+        for line in f:
+            record = json.loads(line)
+            for key, value in record.items():
+                if key.startswith('distill.') and 'loss' not in key:
+                    by_epoch = sums.setdefault(key[len('distill.'):], {})
+                    total, count = by_epoch.get(record['epoch'], (0.0, 0))
+                    by_epoch[record['epoch']] = (total + value, count + 1)
+    return {
+        metric: [[epoch, total / count]
+                 for epoch, (total, count) in sorted(by_epoch.items())]
+        for metric, by_epoch in sums.items()
+    }
+
+
 _RUNNING = set()  # process ids (= group ids) of the runs in progress
 
 
@@ -127,7 +153,9 @@ def train(name, config, work_dir, seed, cfg_options, python, env=None):
 
     Returns:
         dict: config, seed, command, final top-1, curve, s/iter, wall and
-        CPU time, device, work dir (also written to ``result.json``).
+        CPU time, device, work dir, and for a distilled run its alignment
+        metrics per epoch (:func:`read_alignment`) (also written to
+        ``result.json``).
     """
     result = load_result(work_dir)
     if result is not None:
@@ -179,6 +207,9 @@ def train(name, config, work_dir, seed, cfg_options, python, env=None):
         cpu_s=round(usage.ru_utime + usage.ru_stime, 1),
         device=device_name(env),
         work_dir=work_dir)
+    alignment = read_alignment(work_dir)
+    if alignment:
+        result['alignment'] = alignment
     with open(osp.join(work_dir, RESULT_FILE), 'w') as f:
         json.dump(result, f, indent=1)
     print(

@@ -27,3 +27,8 @@ model = dict(
 # Validation scores the student, and the frozen teacher once per run as
 # training feeds it (logged as teacher/accuracy/top1 beside the student's).
 val_cfg = dict(type='vitkd_mm.SingleTeacherDistillValLoop')
+
+# Token maps (PCA to RGB) of 4 fixed validation images at each validation,
+# teacher next to student, in vis_data/vis_image/; off with
+# --cfg-options default_hooks.token_maps.enable=False
+default_hooks = dict(token_maps=dict(type='vitkd_mm.TokenMapHook'))

@@ -1,4 +1,5 @@
 from .distiller_resume_hook import DistillerResumeCheckHook
 from .student_export_hook import StudentExportHook
+from .token_map_hook import TokenMapHook
 
-__all__ = ['DistillerResumeCheckHook', 'StudentExportHook']
+__all__ = ['DistillerResumeCheckHook', 'StudentExportHook', 'TokenMapHook']

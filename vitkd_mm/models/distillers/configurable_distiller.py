@@ -1,5 +1,6 @@
 from typing import Dict, Optional
 
+import torch
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from mmengine.registry import DefaultScope
@@ -7,6 +8,7 @@ from torch import nn
 
 from vitkd_mm.registry import MODELS
 from vitkd_mm.utils import build_component
+from ..losses.alignment import metric_names
 from ..recorders import RecorderManager
 from .loss_mapping import (RecordSpec, check_call_arguments,
                            check_shared_connector_calls, parse_entry,
@@ -62,6 +64,13 @@ class ConfigurableDistiller(BaseModule):
             ``loss`` (mmengine trains only such keys).
         loss_forward_mappings (dict, optional): ``{loss name: {argument:
             entry}}``.
+        alignment_metrics (bool): Also return, for each loss that has an
+            ``alignment`` method, its metrics of the same inputs (the mean
+            token cosine of ``MimicLoss``/``GenerationLoss``, the top-1
+            agreement of ``NKDLoss``), computed under ``no_grad`` and named
+            without ``loss`` (``cos_mimic_0``, ``cos_gen_masked``,
+            ``agree_top1_nkd``), so they are logged, never trained.
+            Defaults to True.
         init_cfg (dict, optional): Initialisation config.
 
     Examples:
@@ -82,8 +91,10 @@ class ConfigurableDistiller(BaseModule):
                  connectors: Optional[dict] = None,
                  distill_losses: Optional[dict] = None,
                  loss_forward_mappings: Optional[dict] = None,
+                 alignment_metrics: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
+        self.alignment_metrics = alignment_metrics
         _check_loss_names(distill_losses or {})
         self.student_recorders = RecorderManager(student_recorders,
                                                  'student_recorders')
@@ -154,21 +165,37 @@ class ConfigurableDistiller(BaseModule):
         self.teacher_recorders.initialize(model)
 
     def compute_distill_losses(self) -> Dict[str, object]:
-        """Compute every loss from the values recorded in the last step."""
+        """Compute every loss from the values recorded in the last step,
+        followed by their alignment metrics (see ``alignment_metrics``)."""
+        losses, metrics = {}, {}
+        for name, kwargs in self.loss_inputs().items():
+            loss = self.distill_losses[name]
+            try:
+                losses[name] = loss(**kwargs)
+            except ValueError as error:
+                raise ValueError(f'distill_losses.{name}: {error}') from error
+            if self.alignment_metrics and hasattr(loss, 'alignment'):
+                with torch.no_grad():
+                    metrics.update(
+                        metric_names(name, loss.alignment(**kwargs)))
+        return {**losses, **metrics}
+
+    def loss_inputs(self, names: Optional[list] = None) -> Dict[str, dict]:
+        """``{loss name: keyword arguments}`` of the losses ``names`` (None:
+        all), read from the values recorded in the last step (each connector
+        run once)."""
         connector_outputs = {}
-        losses = {}
-        for name, arguments in self.loss_specs.items():
-            kwargs = {
+        return {
+            name: {
                 argument: self._get_record(spec, connector_outputs)
                 for argument, spec in arguments.items()
             }
-            try:
-                losses[name] = self.distill_losses[name](**kwargs)
-            except ValueError as error:
-                raise ValueError(f'distill_losses.{name}: {error}') from error
-        return losses
+            for name, arguments in self.loss_specs.items()
+            if names is None or name in names
+        }
 
-    def _read(self, spec: RecordSpec):
+    def read_record(self, spec: RecordSpec):
+        """The recorded value a mapping entry reads, before its connector."""
         recorders = (
             self.student_recorders
             if spec.from_student else self.teacher_recorders)
@@ -181,15 +208,15 @@ class ConfigurableDistiller(BaseModule):
 
     def _get_record(self, spec: RecordSpec, connector_outputs: dict):
         if spec.connector is None:
-            return self._read(spec)
+            return self.read_record(spec)
         key = spec.connector_input
         if key not in connector_outputs:
             kwargs = {
-                name: self._read(sub_spec)
+                name: self.read_record(sub_spec)
                 for name, sub_spec in spec.connector_kwargs
             }
             connector_outputs[key] = self.connectors[spec.connector](
-                self._read(spec), **kwargs)
+                self.read_record(spec), **kwargs)
         output = connector_outputs[key]
         return output if spec.connector_idx is None else output[
             spec.connector_idx]

@@ -106,6 +106,10 @@ class ViTKDDistiller(ConfigurableDistiller):
             ``logits_source``.
         labels_source (str): Module whose second input is the labels.
             Defaults to ``'head.loss_module'``.
+        alignment_metrics (bool): Log ``cos_mimic_<i>``, ``cos_gen_masked``,
+            ``cos_gen_visible`` (or ``cos_mimic_deep``) and
+            ``agree_top1_nkd`` (see :class:`ConfigurableDistiller`).
+            Defaults to True.
         init_cfg (dict, optional): Initialisation config.
 
     Examples:
@@ -140,6 +144,7 @@ class ViTKDDistiller(ConfigurableDistiller):
                  logits_source: Optional[str] = None,
                  teacher_logits_source: Optional[str] = None,
                  labels_source: str = 'head.loss_module',
+                 alignment_metrics: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         if deep not in ('generate', 'mimic', None):
             raise ValueError(f"deep must be 'generate', 'mimic' or None, "
@@ -265,6 +270,7 @@ class ViTKDDistiller(ConfigurableDistiller):
             connectors=connectors,
             distill_losses=losses,
             loss_forward_mappings=mappings,
+            alignment_metrics=alignment_metrics,
             init_cfg=init_cfg)
 
     @classmethod

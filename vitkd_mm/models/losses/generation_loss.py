@@ -4,6 +4,7 @@ from mmengine.model import BaseModule
 
 from vitkd_mm.registry import MODELS
 from ..connectors.generation_connector import masked_token_count
+from .alignment import token_cosine
 from .mimic_loss import check_token_pair
 
 
@@ -86,3 +87,13 @@ class GenerationLoss(BaseModule):
         masked = sq_err * mask.unsqueeze(-1).float()  # B, N, D
         return (masked.sum() / preds_S.shape[0] * self.loss_weight /
                 self.mask_ratio)
+
+    def alignment(self, preds_S: torch.Tensor, preds_T: torch.Tensor,
+                  mask: torch.Tensor) -> dict:
+        """Mean token cosine on the masked tokens (what the generator
+        reconstructs) and on the visible ones (projected student tokens),
+        logged as ``cos_<name>_masked`` and ``cos_<name>_visible``."""
+        return {
+            'cos_{}_masked': token_cosine(preds_S, preds_T, mask),
+            'cos_{}_visible': token_cosine(preds_S, preds_T, 1 - mask),
+        }

@@ -3,6 +3,7 @@ import torch
 from mmengine.model import BaseModule
 
 from vitkd_mm.registry import MODELS
+from .alignment import token_cosine
 
 
 def check_token_pair(preds_S: torch.Tensor, preds_T: torch.Tensor) -> None:
@@ -40,6 +41,8 @@ class MimicLoss(BaseModule):
         >>> loss = MimicLoss(loss_weight=1.0)
         >>> loss(torch.ones(2, 3, 4), torch.zeros(2, 3, 4))
         tensor(12.)
+        >>> loss.alignment(torch.ones(2, 3, 4), torch.ones(2, 3, 4))
+        {'cos_{}': tensor(1.)}
     """
 
     def __init__(self, loss_weight: float = 3e-5, init_cfg=None) -> None:
@@ -52,3 +55,8 @@ class MimicLoss(BaseModule):
         check_token_pair(preds_S, preds_T)
         sq_err = (preds_S.float() - preds_T.detach().float()).pow(2)  # B,N,D
         return sq_err.sum() / preds_S.shape[0] * self.loss_weight
+
+    def alignment(self, preds_S: torch.Tensor, preds_T: torch.Tensor) -> dict:
+        """Mean token cosine of the two (see :func:`token_cosine`), logged
+        as ``cos_<loss name without loss>``."""
+        return {'cos_{}': token_cosine(preds_S, preds_T)}

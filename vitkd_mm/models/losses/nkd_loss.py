@@ -4,6 +4,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from vitkd_mm.registry import MODELS
+from .alignment import top1_agreement
 
 
 @MODELS.register_module()
@@ -104,3 +105,9 @@ class NKDLoss(BaseModule):
         loss_non_target = -self.gamma * T**2 * cross.mean()
 
         return (loss_target + loss_non_target) * self.loss_weight
+
+    def alignment(self, logit_s: torch.Tensor, logit_t: torch.Tensor,
+                  gt_label: torch.Tensor) -> dict:
+        """Teacher-student top-1 agreement (see :func:`top1_agreement`),
+        logged as ``agree_top1_<name>``; ``gt_label`` is not used."""
+        return {'agree_top1_{}': top1_agreement(logit_s, logit_t)}
