@@ -470,6 +470,11 @@ def test_read_scalars_and_summary(tmp_path):
     curve, sec_per_iter = runs.read_scalars(str(tmp_path))
     assert curve == [[1, 70.0], [2, 75.5]]
     assert sec_per_iter == pytest.approx(0.4)
+    assert runs.read_teacher_top1(str(tmp_path)) is None
+    records[2]['teacher/accuracy/top1'] = 88.5  # the loop's, at every val
+    records[3]['teacher/accuracy/top1'] = 88.5
+    (vis / 'scalars.json').write_text('\n'.join(map(json.dumps, records)))
+    assert runs.read_teacher_top1(str(tmp_path)) == 88.5
 
     finished = dict(
         student=[

@@ -49,18 +49,34 @@ def source_revision():
     return commit + ('+modified' if changed else '')
 
 
+def scalars_file(work_dir):
+    """The ``vis_data/scalars.json`` of the newest run in ``work_dir``."""
+    files = sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+    if not files:
+        raise FileNotFoundError(f'no vis_data/scalars.json in {work_dir}')
+    return files[-1]
+
+
+def read_teacher_top1(work_dir):
+    """The teacher's top-1 that the run's validation loop logged
+    (``teacher/accuracy/top1``), or None if it logged none."""
+    top1 = None
+    with open(scalars_file(work_dir)) as f:
+        for line in f:
+            top1 = json.loads(line).get('teacher/accuracy/top1', top1)
+    return top1
+
+
 def read_scalars(work_dir):
     """Validation curve and mean seconds per training iteration of a run.
 
     Reads the ``vis_data/scalars.json`` the Runner's LocalVisBackend wrote
     in the newest timestamped folder of ``work_dir``.
     """
-    files = sorted(
-        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    if not files:
-        raise FileNotFoundError(f'no vis_data/scalars.json in {work_dir}')
+    path = scalars_file(work_dir)
     curve, iter_times = [], []
-    with open(files[-1]) as f:
+    with open(path) as f:
         for line in f:
             record = json.loads(line)
             if 'accuracy/top1' in record:
@@ -68,7 +84,7 @@ def read_scalars(work_dir):
             elif 'time' in record and 'lr' in record:
                 iter_times.append(record['time'])
     if not curve:
-        raise RuntimeError(f'no validation accuracy logged in {files[-1]}')
+        raise RuntimeError(f'no validation accuracy logged in {path}')
     sec_per_iter = sum(iter_times) / len(iter_times) if iter_times else None
     return curve, sec_per_iter
 
@@ -81,10 +97,8 @@ def read_alignment(work_dir):
     ``cos_gen_masked``, ``agree_top1_nkd``, ...) in the training records of
     the newest ``vis_data/scalars.json``; empty for a run without them.
     """
-    files = sorted(
-        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     sums = {}
-    with open(files[-1]) as f:
+    with open(scalars_file(work_dir)) as f:
         for line in f:
             record = json.loads(line)
             for key, value in record.items():
@@ -210,10 +224,16 @@ def train(name, config, work_dir, seed, cfg_options, python, env=None):
     alignment = read_alignment(work_dir)
     if alignment:
         result['alignment'] = alignment
+    teacher_top1 = read_teacher_top1(work_dir)
+    if teacher_top1 is not None:
+        result['teacher_top1'] = teacher_top1
     with open(osp.join(work_dir, RESULT_FILE), 'w') as f:
         json.dump(result, f, indent=1)
+    teacher = '' if teacher_top1 is None else \
+        f' (its teacher, scored in the run: {teacher_top1:.2f} %)'
     print(
-        f'  {name}: top-1 {result["top1"]:.2f} % in {wall / 60:.1f} min',
+        f'  {name}: top-1 {result["top1"]:.2f} % in {wall / 60:.1f} min'
+        f'{teacher}',
         flush=True)
     return result
 
