@@ -221,7 +221,9 @@ def test_nkd_errors():
 
 
 def test_losses_build_from_registries():
-    assert isinstance(MODELS.build(dict(type='MimicLoss')), MimicLoss)
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('vitkd_mm'):
+        assert isinstance(MODELS.build(dict(type='MimicLoss')), MimicLoss)
     nkd = MMENGINE_MODELS.build(dict(type='vitkd_mm.NKDLoss', gamma=1.0))
     assert isinstance(nkd, NKDLoss) and nkd.gamma == 1.0
     gen = MMENGINE_MODELS.build(
