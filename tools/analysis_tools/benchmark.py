@@ -57,7 +57,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import platform
 import subprocess
 import sys
 import tempfile
@@ -66,6 +65,8 @@ from statistics import median
 from typing import Optional
 
 import torch
+
+from vitkd_mm.utils import device_name
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = dict(
@@ -421,19 +422,6 @@ def run_arm_subprocess(args, arm: str) -> dict:
                        f'\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}')
 
 
-def device_name(args) -> str:
-    if args.device.startswith('cuda'):
-        return torch.cuda.get_device_name(torch.device(args.device))
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'cpu'
-
-
 def cpu_bf16_report(args) -> Optional[str]:
     """What the CPU offers for bf16 (None on CUDA)."""
     if args.device.startswith('cuda'):
@@ -521,7 +509,7 @@ def analyse(args, results: dict) -> dict:
     return dict(
         pair=args.pair,
         device=args.device,
-        device_name=device_name(args),
+        device_name=device_name(args.device),
         cpu_bf16=cpu_bf16_report(args),
         precision=precision,
         torch=torch.__version__,
