@@ -9,8 +9,13 @@ from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
 from mmengine.registry import Registry
+from mmengine.registry import \
+    WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
 
-__all__ = ['MODELS', 'HOOKS', 'LOOPS', 'PARAM_SCHEDULERS', 'RECORDERS']
+__all__ = [
+    'MODELS', 'HOOKS', 'LOOPS', 'PARAM_SCHEDULERS', 'RECORDERS',
+    'WEIGHT_INITIALIZERS'
+]
 
 #: Algorithms, distillers, connectors, losses and necks.
 MODELS = Registry(
@@ -26,3 +31,8 @@ PARAM_SCHEDULERS = Registry(
     locations=['vitkd_mm.engine'])
 #: Recorders: how a value is captured (forward hooks, method patches).
 RECORDERS = Registry('recorder', locations=['vitkd_mm.models.recorders'])
+#: Weight initializers (``init_cfg``): a strict partial ``Pretrained``.
+WEIGHT_INITIALIZERS = Registry(
+    'weight initializer',
+    parent=MMENGINE_WEIGHT_INITIALIZERS,
+    locations=['vitkd_mm.models'])

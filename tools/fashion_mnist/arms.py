@@ -27,20 +27,45 @@ class Arm(NamedTuple):
     Args:
         config (str): Config file name in :data:`CONFIG_DIR`.
         description (str): What is distilled, for the table.
-        cfg_options (tuple[str]): Further ``key=value`` overrides.
+        cfg_options (tuple[str]): Further ``key=value`` overrides;
+            ``{pretrained}`` in them is replaced by the path of the
+            ``pretraining``'s export of the same seed.
         teacher (str, optional): Key in :data:`TEACHERS`, passed as
             ``model.teacher_ckpt``; None for a model without a teacher.
+        pretraining (str, optional): Key in :data:`PRETRAININGS`: trained
+            first (per seed), its export initialises this arm.
     """
     config: str
     description: str
     cfg_options: Tuple[str, ...] = ()
     teacher: Optional[str] = 'teacher'
+    pretraining: Optional[str] = None
+
+
+class Pretraining(NamedTuple):
+    """A label-free pretraining stage: no accuracy of its own; it ends with
+    the ``student.pth`` that :class:`Arm` s with ``pretraining`` load.
+
+    Args:
+        config (str): Config file name in :data:`CONFIG_DIR`.
+        description (str): What it trains on, for the report.
+        epochs (int): Its epochs (the mode's are the arms').
+        teacher (str): Key in :data:`TEACHERS`.
+    """
+    config: str
+    description: str
+    epochs: int
+    teacher: str = 'teacher'
 
 
 class Mode(NamedTuple):
-    """Epochs of every run and ``{arm: seeds}``, in table order."""
+    """Epochs of every run and ``{arm: seeds}``, in table order; ``data``:
+    what the arms train on, for the report; ``label_free``: write the
+    label-free split of the data first (1k labelled, 50k unlabelled)."""
     epochs: int
     plan: Dict[str, List[int]]
+    data: str = 'the first 10k training images'
+    label_free: bool = False
 
 
 #: name -> teacher.
@@ -90,11 +115,41 @@ ARMS = {
     Arm('vit-d48_vitkd_teacher-p7_fashion-mnist.py',
         'ViTKD, 4 x 4-grid teacher, its tokens resized to 7 x 7',
         teacher='teacher-p7'),
+    'student_1k':
+    Arm('vit-d48_1k_fashion-mnist.py', 'none (student alone)',
+        teacher=None),
+    'vitkd-nkd_1k':
+    Arm('vit-d48_vitkd-nkd_1k_fashion-mnist.py', 'ViTKD + NKD'),
+    'label-free-vitkd_1k':
+    Arm('vit-d48_finetune-1k_fashion-mnist.py',
+        'label-free ViTKD on the 50k, then alone',
+        ('model.init_cfg.checkpoint={pretrained}', ),
+        teacher=None,
+        pretraining='label-free-vitkd'),
+    'label-free-vitkd_vitkd-nkd_1k':
+    Arm('vit-d48_vitkd-nkd_finetune-1k_fashion-mnist.py',
+        'label-free ViTKD on the 50k, then ViTKD + NKD',
+        ('model.architecture.init_cfg.checkpoint={pretrained}', ),
+        pretraining='label-free-vitkd'),
     'vitkd_teacher-p7-resize49':
     Arm('vit-d48_vitkd_teacher-p7-resize49_fashion-mnist.py',
         'ViTKD, 4 x 4-grid teacher fed 49 px inputs (7 x 7 grid)',
         teacher='teacher-p7'),
 }
+#: name -> label-free pretraining.
+PRETRAININGS = {
+    'label-free-vitkd':
+    Pretraining(
+        'vit-d48_vitkd-pretrain_fashion-mnist.py',
+        'ViTKD (mimic blocks 0, 1 + generate deep) on the 50,000 unlabelled '
+        'training images, student without head or loss of its own',
+        epochs=6),
+}
+#: Arms on 1k labelled images, with and without label-free pretraining.
+LABEL_FREE_ARMS = [
+    'student_1k', 'vitkd-nkd_1k', 'label-free-vitkd_1k',
+    'label-free-vitkd_vitkd-nkd_1k'
+]
 #: The arms ``--seeds`` applies to (and drawn bold in the curves).
 MAIN_ARMS = ['student', 'nkd', 'vitkd', 'vitkd-nkd']
 #: ViTKD+NKD with its teacher's forward in bf16, against the fp32 teacher.
@@ -143,6 +198,13 @@ MODES = {
         'vitkd-nkd': [0],
         'vitkd': [0]
     }),
+    'label-free':
+    Mode(
+        80, {arm: [0, 1, 2]
+             for arm in LABEL_FREE_ARMS},
+        data='the 1,000 labelled images (100 per class, drawn once from the '
+        'first 10k)',
+        label_free=True),
 }
 
 
@@ -188,6 +250,14 @@ CLAIMS = [
         'student', 'vitkd_teacher-p7-resize49', 'student'),
     Claim('resizing the teacher\'s tokens beats resizing its input',
           'vitkd_teacher-p7', 'vitkd_teacher-p7-resize49'),
+    # label-free: 1k labelled images, 50k unlabelled ones
+    Claim('label-free ViTKD pretraining beats the student alone (1k labels)',
+          'label-free-vitkd_1k', 'student_1k'),
+    Claim('label-free ViTKD pretraining adds to ViTKD+NKD (1k labels)',
+          'label-free-vitkd_vitkd-nkd_1k', 'vitkd-nkd_1k'),
+    Claim(
+        'label-free ViTKD pretraining beats ViTKD+NKD without it (1k '
+        'labels)', 'label-free-vitkd_1k', 'vitkd-nkd_1k'),
 ]
 
 

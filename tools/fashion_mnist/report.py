@@ -120,6 +120,23 @@ def teacher_line(name, teacher):
     return line + '.'
 
 
+def pretraining_lines(record):
+    """One line per label-free pretraining stage of the record."""
+    from fashion_mnist.arms import PRETRAININGS
+    lines = []
+    for stage, runs in record.get('pretrainings', {}).items():
+        spec = PRETRAININGS.get(stage[len('pretrain_'):])
+        what = f'{spec.description}, {spec.epochs} epochs' if spec else stage
+        losses = ', '.join(f'{run["final_loss"]:.3f}' for run in runs)
+        lines += [
+            f'Label-free pretraining `{stage}`: {what}; one per seed '
+            f'({", ".join(str(run["seed"]) for run in runs)}), e.g. '
+            f'`{runs[0]["command"]}`; final loss {losses}; '
+            f'{run_cost(runs)} in total.', ''
+        ]
+    return lines
+
+
 def markdown(name, record, summary, results):
     """The report's markdown: setup, table, claims."""
     student = summary.get('student')
@@ -145,11 +162,13 @@ def markdown(name, record, summary, results):
         f'Produced by `{record.get("command", "?")}` at commit '
         f'`{record.get("commit", "?")}` '
         '(see [fashion_mnist.md](fashion_mnist.md) for the setup). Student: '
-        'ViT 48-dim, 6 blocks, trained on the first 10k training images for '
+        f'ViT 48-dim, 6 blocks, trained on '
+        f'{record.get("data", "the first 10k training images")} for '
         f'{record["epochs"]} epochs; teacher: ViT 96-dim, 6 blocks, trained '
         'on all 60k images. Top-1 on the 10k test images after the last '
         'epoch, mean ± sample std over seeds. Commands, curves and seeds of '
         f'every run: [{name}.json]({name}.json).', '', *teachers,
+        *pretraining_lines(record),
         f'Student runs: {len(runs)} on {"; ".join(devices)}, '
         f'{run_cost(runs)} in total.', '',
         '| arm | distilled | top-1 (%) | seeds | Δ vs student | s/iter | '

@@ -34,12 +34,22 @@ Modes (tools/fashion_mnist/arms.py):
             ViTKD+NKD and ViTKD, seed 0, 15 epochs: the alignment metrics
             over epochs (the report's ``_alignment.png``) and the token
             maps of each validation in the runs' ``vis_data/vis_image/``.
+    label-free
+            distillation without labels: 1,000 labelled images (100 per
+            class from the first 10k) and the 50,000 training images after
+            the 10k as an unlabelled folder (their labels never read;
+            tools/dataset_converters/split_fashion_mnist_label_free.py).
+            Per seed, a label-free ViTKD pretraining on the 50k (6 epochs,
+            in ``<mode dir>/pretrain_label-free-vitkd/seed<k>``), then four
+            arms on the 1k for 80 epochs: the student alone, ViTKD+NKD, and
+            both initialised from the pretraining; 3 seeds.
 
 Examples:
     python tools/fashion_mnist/run_arms.py --demo
     python tools/fashion_mnist/run_arms.py --quick
     python tools/fashion_mnist/run_arms.py --mode bf16-teacher
     python tools/fashion_mnist/run_arms.py --mode grid-mismatch
+    python tools/fashion_mnist/run_arms.py --mode label-free
     python tools/fashion_mnist/run_arms.py
 """
 import argparse
@@ -52,6 +62,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import List, NamedTuple, Optional
 
 TOOLS = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if __name__ == '__main__':  # run as a script: put tools/ on the path
@@ -60,8 +71,11 @@ if __name__ == '__main__':  # run as a script: put tools/ on the path
 from dataset_converters.prepare_fashion_mnist import (DEFAULT_OUT, DEFAULT_SRC,
                                                       download, is_prepared,
                                                       prepare)
+from dataset_converters.split_fashion_mnist_label_free import \
+    split as split_label_free
 from fashion_mnist import runs
-from fashion_mnist.arms import ARMS, MAIN_ARMS, MODES, config_path
+from fashion_mnist.arms import (ARMS, MAIN_ARMS, MODES, PRETRAININGS,
+                                config_path)
 from fashion_mnist.report import (KIT_FILE, fmt, run_cost, summarize,
                                   write_report)
 
@@ -132,25 +146,34 @@ def parse_args(argv=None):
     return args
 
 
-def ensure_data(args):
-    if is_prepared(args.data_root):
-        return
-    print(f'Preparing Fashion-MNIST in {args.data_root}')
-    if args.download:
-        with tempfile.TemporaryDirectory() as tmp:
-            download(tmp)
-            prepare(tmp, args.data_root)
-    else:
-        prepare(args.data_src, args.data_root)
+def ensure_data(args, label_free=False):
+    """Prepare Fashion-MNIST if needed, and its label-free split if
+    ``label_free`` (in ``DATA_ROOT/label_free``)."""
+    if not is_prepared(args.data_root):
+        print(f'Preparing Fashion-MNIST in {args.data_root}')
+        if args.download:
+            with tempfile.TemporaryDirectory() as tmp:
+                download(tmp)
+                prepare(tmp, args.data_root)
+        else:
+            prepare(args.data_src, args.data_root)
+    if label_free:
+        split_label_free(args.data_root, label_free_root(args.data_root))
 
 
-def data_options(data_root):
-    """``--cfg-options`` pointing every dataloader at ``data_root``."""
+def label_free_root(data_root):
+    return osp.join(data_root, 'label_free')
+
+
+def data_options(data_root, label_free=False):
+    """``--cfg-options`` pointing every dataloader at ``data_root`` (the
+    training one at its label-free split if ``label_free``)."""
     if data_root == DEFAULT_OUT:
         return []
-    return [
+    train_root = label_free_root(data_root) if label_free else data_root
+    return [f'train_dataloader.dataset.data_root={train_root}'] + [
         f'{loader}.dataset.data_root={data_root}'
-        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
+        for loader in ('val_dataloader', 'test_dataloader')
     ]
 
 
@@ -165,44 +188,98 @@ def mode_plan(mode, seeds=None):
     return plan
 
 
+class Job(NamedTuple):
+    """One run: an arm (or a pretraining) for one seed."""
+    arm: str
+    name: str
+    config: str
+    work_dir: str
+    seed: int
+    options: List[str]
+    pretraining: Optional[str] = None
+
+
 def plan_jobs(plan, mode_dir, epochs, teachers, data_opts):
-    """One ``(arm, name, config, work_dir, seed, cfg_options)`` per run."""
-    num_runs = sum(len(seeds) for seeds in plan.values())
-    jobs = []
+    """The runs of a plan: ``(pretraining jobs, arm jobs)``.
+
+    Each pretraining an arm names is planned once per seed, in
+    ``mode_dir/pretrain_<name>/seed<k>``, for its own epochs.
+    """
+    needed = {}
     for arm, seeds in plan.items():
-        spec = ARMS[arm]
+        if ARMS[arm].pretraining is not None:
+            needed.setdefault(ARMS[arm].pretraining, set()).update(seeds)
+    num_runs = sum(len(seeds) for seeds in [*plan.values(), *needed.values()])
+    pretrain_jobs, arm_jobs = [], []
+
+    def add(into, arm, spec, seeds, epochs, extra=(), pretraining=None):
         options = [f'train_cfg.max_epochs={epochs}', *data_opts]
         if spec.teacher is not None:
             checkpoint = teachers[spec.teacher]['checkpoint']
             options.append(f'model.teacher_ckpt={checkpoint}')
-        options += spec.cfg_options
-        for seed in seeds:
+        for seed in sorted(seeds):
             work_dir = osp.join(mode_dir, arm, f'seed{seed}')
-            name = f'[{len(jobs) + 1}/{num_runs}] {arm} seed {seed}'
-            jobs.append(
-                (arm, name, config_path(spec.config), work_dir, seed, options))
-    return jobs
+            number = len(pretrain_jobs) + len(arm_jobs) + 1
+            name = f'[{number}/{num_runs}] {arm} seed {seed}'
+            into.append(
+                Job(arm, name, config_path(spec.config), work_dir, seed,
+                    [*options, *extra], pretraining))
+
+    for name, seeds in needed.items():
+        spec = PRETRAININGS[name]
+        add(pretrain_jobs, f'pretrain_{name}', spec, seeds, spec.epochs)
+    for arm, seeds in plan.items():
+        spec = ARMS[arm]
+        add(arm_jobs, arm, spec, seeds, epochs, spec.cfg_options,
+            spec.pretraining)
+    return pretrain_jobs, arm_jobs
 
 
-def train_all(jobs, num_jobs, python, env):
-    """Train the jobs, ``num_jobs`` at a time; ``{arm: [result, ...]}``."""
+def _train_after(pretrained, job, python, env):
+    """Train ``job`` once its pretraining (a future, or None) has ended."""
+    options = job.options
+    if pretrained is not None:
+        student = pretrained.result()['student']
+        options = [option.format(pretrained=student) for option in options]
+    return runs.train(job.name, job.config, job.work_dir, job.seed, options,
+                      python, env)
+
+
+def train_all(pretrain_jobs, jobs, num_jobs, python, env):
+    """Train the pretrainings, then the arms, ``num_jobs`` at a time; an arm
+    waits for its pretraining of the same seed.
+
+    Returns:
+        tuple[dict, dict]: ``{arm: [result, ...]}`` and ``{pretraining:
+        [result, ...]}``.
+    """
     with ThreadPoolExecutor(num_jobs) as pool:
+        # Submitted first, so every pretraining has started before an arm
+        # that waits for one takes a worker.
+        pretrained = {(job.arm, job.seed): pool.submit(
+            runs.pretrain, job.name, job.config, job.work_dir, job.seed,
+            job.options, python, env)
+                      for job in pretrain_jobs}
         futures = [
-            pool.submit(runs.train, name, config, work_dir, seed, options,
-                        python, env)
-            for _, name, config, work_dir, seed, options in jobs
+            pool.submit(
+                _train_after,
+                pretrained.get((f'pretrain_{job.pretraining}', job.seed)), job,
+                python, env) for job in jobs
         ]
         try:
             finished = [future.result() for future in futures]
+            stages = [future.result() for future in pretrained.values()]
         except BaseException:
-            for future in futures:
+            for future in [*pretrained.values(), *futures]:
                 future.cancel()
             runs.kill_runs()
             raise
-    results = {}
-    for (arm, *_), result in zip(jobs, finished):
-        results.setdefault(arm, []).append(result)
-    return results
+    results, pretrainings = {}, {}
+    for job, result in zip(jobs, finished):
+        results.setdefault(job.arm, []).append(result)
+    for job, result in zip(pretrain_jobs, stages):
+        pretrainings.setdefault(job.arm, []).append(result)
+    return results, pretrainings
 
 
 def print_demo(summary, results, teacher, epochs, total):
@@ -224,12 +301,17 @@ def main(argv=None):
     epochs = args.epochs or MODES[args.mode].epochs
     plan = mode_plan(args.mode, args.seeds)
     start = time.time()
-    ensure_data(args)
-    data_opts = data_options(args.data_root)
+    label_free = MODES[args.mode].label_free
+    ensure_data(args, label_free)
+    data_opts = data_options(args.data_root, label_free)
     python = sys.executable
 
     teachers = {}
-    for name in dict.fromkeys(ARMS[arm].teacher for arm in plan):
+    teacher_names = [ARMS[arm].teacher for arm in plan] + [
+        PRETRAININGS[ARMS[arm].pretraining].teacher for arm in plan
+        if ARMS[arm].pretraining is not None
+    ]
+    for name in dict.fromkeys(teacher_names):
         if name is not None:
             teachers[name] = runs.get_teacher(
                 name, args.work_dir, data_opts, python,
@@ -239,11 +321,16 @@ def main(argv=None):
                   f'{fmt(teachers[name]["top1"])})')
 
     mode_dir = osp.join(args.work_dir, f'{args.mode}_{epochs}e')
-    jobs = plan_jobs(plan, mode_dir, epochs, teachers, data_opts)
-    num_jobs, env = runs.run_plan(args.jobs, len(jobs))
-    print(f'{args.mode} mode: {len(jobs)} student runs of {epochs} epochs, '
-          f'{num_jobs} at a time')
-    results = train_all(jobs, num_jobs, python, env)
+    pretrain_jobs, jobs = plan_jobs(plan, mode_dir, epochs, teachers,
+                                    data_opts)
+    num_jobs, env = runs.run_plan(args.jobs,
+                                  len(pretrain_jobs) + len(jobs))
+    pretraining = (f'{len(pretrain_jobs)} pretrainings, then '
+                   if pretrain_jobs else '')
+    print(f'{args.mode} mode: {pretraining}{len(jobs)} student runs of '
+          f'{epochs} epochs, {num_jobs} at a time')
+    results, pretrainings = train_all(pretrain_jobs, jobs, num_jobs, python,
+                                      env)
     total = time.time() - start
     summary = summarize(results)
     for arm, s in summary.items():
@@ -262,7 +349,10 @@ def main(argv=None):
         command=command,
         commit=runs.source_revision(),
         invocation_wall_s=round(total, 1),
-        teachers=teachers)
+        teachers=teachers,
+        data=MODES[args.mode].data)
+    if pretrainings:
+        record['pretrainings'] = pretrainings
     with open(osp.join(mode_dir, KIT_FILE), 'w') as f:
         json.dump(dict(record, plan=plan), f, indent=1)
     written = write_report(args.out_dir, record, results)

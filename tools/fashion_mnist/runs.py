@@ -152,29 +152,12 @@ def load_result(work_dir):
         return json.load(f)
 
 
-def train(name, config, work_dir, seed, cfg_options, python, env=None):
-    """Train one config (or reuse a finished run) and return its result.
+def _run(name, config, work_dir, seed, cfg_options, python, env):
+    """Run ``tools/train.py`` on ``config``; ``(command, wall s, CPU s)``.
 
-    Args:
-        name (str): Name of the run, for the progress line.
-        config (str): Config path, relative to the repo root.
-        work_dir (str): The run's work dir.
-        seed (int): ``randomness.seed``.
-        cfg_options (list[str]): Further ``key=value`` overrides.
-        python (str): The Python interpreter to run tools/train.py with.
-        env (dict, optional): Environment of the run. Defaults to this
-            process's.
-
-    Returns:
-        dict: config, seed, command, final top-1, curve, s/iter, wall and
-        CPU time, device, work dir, and for a distilled run its alignment
-        metrics per epoch (:func:`read_alignment`) (also written to
-        ``result.json``).
+    Raises:
+        RuntimeError: With the end of the run's log, if it failed.
     """
-    result = load_result(work_dir)
-    if result is not None:
-        print(f'  {name}: reused {result["top1"]:.2f} % ({work_dir})')
-        return result
     os.makedirs(work_dir, exist_ok=True)
     args = [
         'tools/train.py', config, '--work-dir', work_dir, '--cfg-options',
@@ -203,12 +186,45 @@ def train(name, config, work_dir, seed, cfg_options, python, env=None):
         finally:
             _RUNNING.discard(proc.pid)
     code = os.waitstatus_to_exitcode(status)
-    wall = time.time() - start
     if code != 0:
         with open(log) as f:
             tail = ''.join(f.readlines()[-30:])
         raise RuntimeError(f'{name} failed (exit {code}):\n{command}'
                            f'\n--- last lines of {log} ---\n{tail}')
+    return command, time.time() - start, usage.ru_utime + usage.ru_stime
+
+
+def _record(result, work_dir):
+    with open(osp.join(work_dir, RESULT_FILE), 'w') as f:
+        json.dump(result, f, indent=1)
+    return result
+
+
+def train(name, config, work_dir, seed, cfg_options, python, env=None):
+    """Train one config (or reuse a finished run) and return its result.
+
+    Args:
+        name (str): Name of the run, for the progress line.
+        config (str): Config path, relative to the repo root.
+        work_dir (str): The run's work dir.
+        seed (int): ``randomness.seed``.
+        cfg_options (list[str]): Further ``key=value`` overrides.
+        python (str): The Python interpreter to run tools/train.py with.
+        env (dict, optional): Environment of the run. Defaults to this
+            process's.
+
+    Returns:
+        dict: config, seed, command, final top-1, curve, s/iter, wall and
+        CPU time, device, work dir, and for a distilled run its alignment
+        metrics per epoch (:func:`read_alignment`) (also written to
+        ``result.json``).
+    """
+    result = load_result(work_dir)
+    if result is not None:
+        print(f'  {name}: reused {result["top1"]:.2f} % ({work_dir})')
+        return result
+    command, wall, cpu = _run(name, config, work_dir, seed, cfg_options,
+                              python, env)
     curve, sec_per_iter = read_scalars(work_dir)
     result = dict(
         config=config,
@@ -218,7 +234,7 @@ def train(name, config, work_dir, seed, cfg_options, python, env=None):
         curve=curve,
         sec_per_iter=sec_per_iter,
         wall_s=round(wall, 1),
-        cpu_s=round(usage.ru_utime + usage.ru_stime, 1),
+        cpu_s=round(cpu, 1),
         device=device_name(env),
         work_dir=work_dir)
     alignment = read_alignment(work_dir)
@@ -227,8 +243,7 @@ def train(name, config, work_dir, seed, cfg_options, python, env=None):
     teacher_top1 = read_teacher_top1(work_dir)
     if teacher_top1 is not None:
         result['teacher_top1'] = teacher_top1
-    with open(osp.join(work_dir, RESULT_FILE), 'w') as f:
-        json.dump(result, f, indent=1)
+    _record(result, work_dir)
     teacher = '' if teacher_top1 is None else \
         f' (its teacher, scored in the run: {teacher_top1:.2f} %)'
     print(
@@ -236,6 +251,47 @@ def train(name, config, work_dir, seed, cfg_options, python, env=None):
         f'{teacher}',
         flush=True)
     return result
+
+
+def pretrain(name, config, work_dir, seed, cfg_options, python, env=None):
+    """Train a label-free pretraining (or reuse a finished one).
+
+    Args: as :func:`train`.
+
+    Returns:
+        dict: config, seed, command, ``student`` (the exported
+        ``student.pth``), its last logged loss, s/iter, wall and CPU time,
+        device, work dir (also written to ``result.json``).
+    """
+    result = load_result(work_dir)
+    if result is not None:
+        print(f'  {name}: reused {result["student"]}')
+        return result
+    command, wall, cpu = _run(name, config, work_dir, seed, cfg_options,
+                              python, env)
+    losses, iter_times = [], []
+    with open(scalars_file(work_dir)) as f:
+        for line in f:
+            record = json.loads(line)
+            if 'loss' in record:
+                losses.append(record['loss'])
+                iter_times.append(record['time'])
+    student = osp.join(work_dir, 'student.pth')
+    if not osp.isfile(student):
+        raise FileNotFoundError(f'{name} wrote no {student}')
+    result = dict(
+        config=config,
+        seed=seed,
+        command=command,
+        student=student,
+        final_loss=losses[-1],
+        sec_per_iter=sum(iter_times) / len(iter_times),
+        wall_s=round(wall, 1),
+        cpu_s=round(cpu, 1),
+        device=device_name(env),
+        work_dir=work_dir)
+    print(f'  {name}: {student} in {wall / 60:.1f} min', flush=True)
+    return _record(result, work_dir)
 
 
 def find_checkpoint(work_dir):

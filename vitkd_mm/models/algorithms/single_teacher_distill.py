@@ -72,7 +72,12 @@ class SingleTeacherDistill(BaseModel):
         calculate_student_loss (bool): Add the student's own losses. False
             runs the student in ``tensor`` mode, so no student recorder may
             read a loss module (such as the labels NKD reads from
-            ``head.loss_module``): a build error. Defaults to True.
+            ``head.loss_module``): a build error. False with the student's
+            ``head=None`` and feature terms only is label-free
+            distillation: batches without labels (``CustomDataset(
+            with_label=False)``) then train; a batch without labels while
+            this, ``teacher_trainable`` or Mixup/CutMix would read them is
+            an error naming the key. Defaults to True.
         check_finite (bool): Check every loss term before the optimizer
             step; a NaN or inf raises a ``FloatingPointError`` naming the
             terms and the iteration, with the weights untouched. It reads
@@ -161,6 +166,8 @@ class SingleTeacherDistill(BaseModel):
         self.distiller.prepare_from_teacher(self.teacher)
         if not calculate_student_loss:
             _check_tensor_mode_records(self.distiller.student_recorders)
+            _warn_unused_head(self.architecture,
+                              self.distiller.student_recorders)
         self.train()
 
     @staticmethod
@@ -203,6 +210,8 @@ class SingleTeacherDistill(BaseModel):
              data_samples: Optional[List[BaseDataElement]]) -> dict:
         """Student losses (``student.*``) and distillation losses
         (``distill.*``) of one batch."""
+        if not is_labelled(data_samples):
+            self._refuse_label_readers()
         losses = {}
         teacher_inputs = self.teacher_input(inputs)
         teacher_recorders = self.distiller.teacher_recorders
@@ -232,6 +241,31 @@ class SingleTeacherDistill(BaseModel):
         losses.update(
             _prefixed(self.distiller.compute_distill_losses(), 'distill'))
         return losses
+
+    def _refuse_label_readers(self) -> None:
+        """Raise, naming the config keys, if anything would read the labels
+        of a batch that has none (a label-free dataset)."""
+        readers = []
+        if self.calculate_student_loss:
+            readers.append('model.calculate_student_loss=True (the '
+                           "student's own loss reads them)")
+        if self.teacher_trainable:
+            readers.append('model.teacher_trainable=True (the teacher '
+                           'trains on its own loss)')
+        if getattr(self.data_preprocessor, 'batch_augments', None):
+            readers.append(
+                "the student's batch augments (Mixup/CutMix, model."
+                'architecture.train_cfg.augments) mix labels: mmpretrain '
+                'skips them without labels, so they would silently mix '
+                'nothing; set model.architecture.train_cfg=None')
+        if readers:
+            raise ValueError(
+                'This batch has no labels (no gt_* field in its data '
+                'samples: a label-free dataset such as CustomDataset('
+                'with_label=False)), but ' + '; '.join(readers) + '. '
+                'Label-free distillation trains on feature terms only '
+                '(ViTKD mimic/generation; NKD reads labels): see '
+                'configs/vitkd/deit-t_vitkd-pretrain_dinov2-s.py.')
 
     @torch.no_grad()
     def teacher_forward(self,
@@ -310,6 +344,37 @@ def _check_tensor_mode_records(recorders) -> None:
                 '(e.g. the labels of distiller.nkd). Set '
                 'calculate_student_loss=True, or drop the losses that read '
                 f'{name}.')
+
+
+def is_labelled(data_samples: Optional[List[BaseDataElement]]) -> bool:
+    """Whether every data sample has a ground truth (a ``gt_*`` field:
+    ``gt_label``, ``gt_score``, mmdet's ``gt_instances``), found by field
+    name without reading it.
+
+    Examples:
+        >>> from mmpretrain.structures import DataSample
+        >>> is_labelled([DataSample().set_gt_label(3)]), is_labelled(
+        ...     [DataSample()]), is_labelled(None)
+        (True, False, False)
+    """
+    return data_samples is not None and all(
+        any(key.startswith('gt_') for key in sample.keys())
+        for sample in data_samples)
+
+
+def _warn_unused_head(student: nn.Module, recorders) -> None:
+    """Warn when a student head runs in tensor mode that no term reads."""
+    if getattr(student, 'head', None) is None:
+        return
+    if any(recorder.source.split('.')[0] == 'head'
+           for recorder in recorders.recorders.values()):
+        return
+    print_log(
+        'calculate_student_loss=False and no distillation term reads the '
+        "student's head: it runs at every step without a gradient (DDP "
+        'refuses parameters without one) and is exported untrained. For '
+        'label-free distillation set model.architecture.head=None.',
+        'current', 30)
 
 
 def check_finite_losses(log_vars: Dict[str, torch.Tensor]) -> None:
