@@ -27,6 +27,26 @@ def mmpretrain_scope():
         yield
 
 
+@pytest.fixture
+def logs():
+    """Messages mmengine logs at WARNING or above while the test runs."""
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    class Catch(logging.Handler):
+
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    logger = MMLogger.get_current_instance()
+    seen = []
+    handler = Catch(logging.WARNING)
+    logger.addHandler(handler)
+    yield seen
+    logger.removeHandler(handler)
+
+
 # Configs and test data, not modules: --doctest-modules must not import them.
 
 collect_ignore = ['configs', 'data']

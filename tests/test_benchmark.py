@@ -9,7 +9,7 @@ import torch
 from analysis_tools import benchmark
 
 from tests.utils import REPO_ROOT, fake_batch
-from vitkd_mm.models.algorithms import teacher_precision
+from vitkd_mm.utils import cpu_bf16_flags
 
 BENCHMARK = osp.join(REPO_ROOT, 'tools', 'analysis_tools', 'benchmark.py')
 
@@ -82,7 +82,7 @@ def test_benchmark_tiny_pair_cpu(tmp_path):
         assert share == pytest.approx((full - unmeasured) / unmeasured)
 
     # the CPU's bf16 support, as its flags say
-    flags = teacher_precision.cpu_bf16_flags()
+    flags = cpu_bf16_flags()
     assert (report['cpu_bf16'].startswith('native bf16: ' + ', '.join(flags))
             if flags else report['cpu_bf16'].startswith('no native bf16'))
 

@@ -15,7 +15,14 @@ from fashion_mnist import arms, report, run_arms, runs
 from tests.utils import REPO_ROOT
 
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'vitkd', 'fashion-mnist')
-CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
+ALL_CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
+#: The label-free mode's configs (tests/test_fashion_mnist_label_free.py).
+LABEL_FREE_CONFIGS = {arms.ARMS[arm].config
+                      for arm in arms.LABEL_FREE_ARMS} | {
+                          stage.config
+                          for stage in arms.PRETRAININGS.values()
+                      }
+CONFIGS = [c for c in ALL_CONFIGS if osp.basename(c) not in LABEL_FREE_CONFIGS]
 DEBIAN = prep.DEFAULT_SRC
 
 
@@ -149,14 +156,20 @@ def fashion_batch(batch_size=2):
 
 
 def test_every_arm_has_a_config():
-    names = {osp.basename(c) for c in CONFIGS}
-    assert {arm.config
-            for arm in arms.ARMS.values()
-            } | {teacher.config
-                 for teacher in arms.TEACHERS.values()} == names
-    # every arm reads a known teacher, every mode plans known arms
+    names = {osp.basename(c) for c in ALL_CONFIGS}
+    assert {
+        arm.config
+        for arm in arms.ARMS.values()
+    } | {
+        run.config
+        for run in [*arms.TEACHERS.values(), *arms.PRETRAININGS.values()]
+    } == names
+    # every arm reads a known teacher and pretraining, every mode plans
+    # known arms
     assert {arm.teacher
             for arm in arms.ARMS.values()} <= {None, *arms.TEACHERS}
+    assert {arm.pretraining
+            for arm in arms.ARMS.values()} <= {None, *arms.PRETRAININGS}
     assert all(
         set(mode.plan) <= set(arms.ARMS) for mode in arms.MODES.values())
 
@@ -245,19 +258,15 @@ def test_arms_distil_what_their_names_say():
         assert generator.attn.num_heads == 4, arm
 
 
-LEGACY_DIR = osp.join(REPO_ROOT, 'tests', 'data',
-                      'legacy_fashion_mnist_configs')
-#: Connector names of the legacy listings -> the preset's.
-LEGACY_CONNECTORS = dict(
-    s0='mimic0',
-    s1='mimic1',
-    gen='generation',
-    tokens='patch_tokens',
-    deep='mimic_deep')
+#: Each distillation arm's model as the configs behind the committed results
+#: built it (frozen once from those configs; see its ``_comment``).
+REFERENCE_MODELS = osp.join(REPO_ROOT, 'tests', 'data',
+                            'fashion_mnist_reference_models.json')
 #: The distillation arms behind the committed full-mode results.
-DISTILL_CONFIGS = [
-    arm.config for arm in arms.ARMS.values() if arm.teacher == 'teacher'
-]
+DISTILL_CONFIGS = list(
+    dict.fromkeys(
+        arm.config for arm in arms.ARMS.values()
+        if arm.teacher == 'teacher' and arm.config not in LABEL_FREE_CONFIGS))
 
 
 def grid_kwargs(distiller, spec):
@@ -279,7 +288,7 @@ def grid_kwargs(distiller, spec):
     return grids
 
 
-def distiller_layout(model, connector_names=None, grids=None):
+def distiller_layout(model, grids):
     """What a distiller computes, independent of its recorder names:
     per loss its type, arguments and, per loss argument, the recorded
     source (side, recorder type and module), call/data index and the
@@ -288,7 +297,6 @@ def distiller_layout(model, connector_names=None, grids=None):
     in the layout: on the kit's equal 7 x 7 grids they only check the
     shapes and align nothing."""
     distiller = model.distiller
-    rename = connector_names or {}
     layout = {}
     for name, loss in distiller.distill_losses.items():
         args = {
@@ -304,43 +312,35 @@ def distiller_layout(model, connector_names=None, grids=None):
             recorder = side.get_recorder(spec.recorder)
             inputs[argument] = (spec.from_student, type(recorder).__name__,
                                 recorder.source, spec.record_idx,
-                                spec.data_idx,
-                                rename.get(spec.connector,
-                                           spec.connector), spec.connector_idx)
-            if grids is not None:
-                grids[name, argument] = grid_kwargs(distiller, spec)
-            else:
-                assert not spec.connector_kwargs, (name, argument)
+                                spec.data_idx, spec.connector,
+                                spec.connector_idx)
+            grids[name, argument] = grid_kwargs(distiller, spec)
         layout[name] = (type(loss).__name__, args, inputs)
-    return layout
+    return json.loads(json.dumps(layout))  # tuples as the JSON's lists
 
 
 @pytest.mark.parametrize('config', DISTILL_CONFIGS)
-def test_rewritten_config_builds_the_legacy_model(config):
-    """Each preset config builds what its legacy listing (the config of the
-    committed results) built: the same modules with the same initial
-    weights (connectors renamed), the same losses with the same weights
-    and arguments on the same recorded sources, and the same loss values
-    on the same batch and mask draw."""
-    _, legacy = build_model(osp.join(LEGACY_DIR, config))
+def test_config_builds_the_model_of_the_committed_results(config):
+    """Each distillation arm builds the model of the committed results:
+    the same modules with the same initial weights (each tensor's shape,
+    sum and sum of squares), the same losses with the same weights and
+    arguments on the same recorded sources, and the same loss values on
+    the same batch and mask draw."""
+    with open(REFERENCE_MODELS) as f:
+        reference = json.load(f)[config]
     _, model = build_model(osp.join(CONFIG_DIR, config))
-
-    def renamed(key):
-        prefix, _, rest = key.partition('distiller.connectors.')
-        if not rest:
-            return key
-        name, _, param = rest.partition('.')
-        return f'{prefix}distiller.connectors.' + '.'.join(
-            [LEGACY_CONNECTORS[name], param])
-
-    legacy_state = {renamed(k): v for k, v in legacy.state_dict().items()}
     state = model.state_dict()
-    assert list(state) == list(legacy_state)
+    assert list(state) == list(reference['weights'])
     for key, value in state.items():
-        assert torch.equal(value, legacy_state[key]), key
+        shape, total, squares = reference['weights'][key]
+        value = value.double()
+        assert list(value.shape) == shape, key
+        assert value.sum().item() == pytest.approx(
+            total, rel=1e-6, abs=1e-8), key
+        assert value.pow(2).sum().item() == pytest.approx(
+            squares, rel=1e-6, abs=1e-8), key
     grids = {}
-    assert distiller_layout(
-        model, grids=grids) == distiller_layout(legacy, LEGACY_CONNECTORS)
+    assert distiller_layout(model, grids) == reference['layout']
     # The preset reads each side's grid from its patch embedding: the
     # teacher tokens get both grids (TokenGridAlign: equal here, so
     # passed through), the generation the student's.
@@ -352,15 +352,13 @@ def test_rewritten_config_builds_the_legacy_model(config):
         else:
             assert kwargs == {}, (loss, argument)
 
-    values = []
-    for built in (legacy, model):
-        torch.manual_seed(1)
-        data = built.data_preprocessor(fashion_batch(), True)
-        values.append(built(**data, mode='loss'))
-    assert list(values[0]) == list(values[1])
-    for key in values[0]:
-        torch.testing.assert_close(
-            values[0][key], values[1][key], rtol=0, atol=0)
+    torch.manual_seed(1)
+    data = model.data_preprocessor(fashion_batch(), True)
+    losses = model(**data, mode='loss')
+    assert list(losses) == list(reference['losses'])
+    for key, value in losses.items():
+        assert value.item() == pytest.approx(
+            reference['losses'][key], rel=1e-5, abs=1e-7), key
 
 
 def test_fashion_mnist_configs_use_the_shipped_teacher():
@@ -416,18 +414,20 @@ def test_plan_jobs_pass_each_arm_its_teacher_and_options(monkeypatch):
     teachers = dict(teacher=dict(checkpoint='t.pth'))
     plan = {'student': [0], 'vitkd': [1]}
     monkeypatch.setitem(arms.ARMS, 'vitkd', spec)
-    jobs = run_arms.plan_jobs(plan, 'root/full_3e', 3, teachers,
-                              ['train_dataloader.dataset.data_root=d'])
+    pretrain_jobs, jobs = run_arms.plan_jobs(
+        plan, 'root/full_3e', 3, teachers,
+        ['train_dataloader.dataset.data_root=d'])
     common = ['train_cfg.max_epochs=3', 'train_dataloader.dataset.data_root=d']
+    assert pretrain_jobs == []
     assert jobs == [
         ('student', '[1/2] student seed 0',
          osp.join(arms.CONFIG_DIR, 'vit-d48_fashion-mnist.py'),
-         osp.join('root/full_3e', 'student', 'seed0'), 0, common),
+         osp.join('root/full_3e', 'student', 'seed0'), 0, common, None),
         ('vitkd', '[2/2] vitkd seed 1',
          osp.join(arms.CONFIG_DIR, 'vit-d48_vitkd_fashion-mnist.py'),
          osp.join('root/full_3e', 'vitkd', 'seed1'), 1,
          [*common, 'model.teacher_ckpt=t.pth',
-          'model.teacher_precision=bf16']),
+          'model.teacher_precision=bf16'], None),
     ]
 
 

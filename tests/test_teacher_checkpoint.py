@@ -11,7 +11,6 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 
 from tests.utils import REPO_ROOT, tiny_distill_cfg
 from vitkd_mm.models.algorithms.teacher_checkpoint import \
@@ -38,19 +37,6 @@ def stand_in(layout, path, extra=None):
     state = {k: torch.zeros(()).expand(shape) for k, shape in layout.items()}
     torch.save(dict(meta=dict(), state_dict=state), path)
     return layout
-
-
-@pytest.fixture
-def logs():
-    """Messages logged at WARNING or above while the test runs."""
-    logger = MMLogger.get_current_instance()
-    seen = []
-    handler = type(
-        'Catch', (__import__('logging').Handler, ),
-        dict(emit=lambda self, record: seen.append(record.getMessage())))(30)
-    logger.addHandler(handler)
-    yield seen
-    logger.removeHandler(handler)
 
 
 def test_dinov2_config_loads_its_published_file(tmp_path, logs):

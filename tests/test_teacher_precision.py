@@ -14,10 +14,9 @@ from vitkd_mm.models.algorithms import (single_teacher_distill,
                                         teacher_precision)
 from vitkd_mm.models.algorithms.teacher_precision import (TeacherPrecision,
                                                           cast_floats,
-                                                          cpu_bf16_flags,
                                                           supported_precisions)
 from vitkd_mm.registry import MODELS
-from vitkd_mm.utils import safe_torch_load
+from vitkd_mm.utils import cpu_bf16_flags, safe_torch_load
 
 pytestmark = pytest.mark.usefixtures('mmpretrain_scope')
 

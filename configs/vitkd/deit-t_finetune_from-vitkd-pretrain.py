@@ -12,7 +12,6 @@ _base_ = ['mmpretrain::deit/deit-tiny_4xb256_in1k.py']
 
 custom_imports = dict(imports=['vitkd_mm'], allow_failed_imports=False)
 
-
 model = dict(
     init_cfg=dict(
         _delete_=True,

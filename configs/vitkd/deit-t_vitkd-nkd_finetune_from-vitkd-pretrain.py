@@ -5,7 +5,6 @@
 #   --cfg-options model.architecture.init_cfg.checkpoint=PATH
 _base_ = ['./deit-t_vitkd-nkd.py']
 
-
 model = dict(
     architecture=dict(
         init_cfg=dict(

@@ -426,8 +426,7 @@ def cpu_bf16_report(args) -> Optional[str]:
     """What the CPU offers for bf16 (None on CUDA)."""
     if args.device.startswith('cuda'):
         return None
-    from vitkd_mm.models.algorithms.teacher_precision import (CPU_BF16_FLAGS,
-                                                              cpu_bf16_flags)
+    from vitkd_mm.utils import CPU_BF16_FLAGS, cpu_bf16_flags
     flags = cpu_bf16_flags()
     if flags:
         return 'native bf16: ' + ', '.join(flags)

@@ -106,8 +106,7 @@ def parse_args(argv=None):
         default='data/fashion_mnist',
         help='prepared Fashion-MNIST (prepare_fashion_mnist.py)')
     parser.add_argument(
-        '--out',
-        help='where the folders go (default: DATA_ROOT/label_free)')
+        '--out', help='where the folders go (default: DATA_ROOT/label_free)')
     parser.add_argument('--subset', type=int, default=10000)
     parser.add_argument('--per-class', type=int, default=100)
     return parser.parse_args(argv)

@@ -116,8 +116,7 @@ ARMS = {
         'ViTKD, 4 x 4-grid teacher, its tokens resized to 7 x 7',
         teacher='teacher-p7'),
     'student_1k':
-    Arm('vit-d48_1k_fashion-mnist.py', 'none (student alone)',
-        teacher=None),
+    Arm('vit-d48_1k_fashion-mnist.py', 'none (student alone)', teacher=None),
     'vitkd-nkd_1k':
     Arm('vit-d48_vitkd-nkd_1k_fashion-mnist.py', 'ViTKD + NKD'),
     'label-free-vitkd_1k':

@@ -256,10 +256,12 @@ def train_all(pretrain_jobs, jobs, num_jobs, python, env):
     with ThreadPoolExecutor(num_jobs) as pool:
         # Submitted first, so every pretraining has started before an arm
         # that waits for one takes a worker.
-        pretrained = {(job.arm, job.seed): pool.submit(
-            runs.pretrain, job.name, job.config, job.work_dir, job.seed,
-            job.options, python, env)
-                      for job in pretrain_jobs}
+        pretrained = {
+            (job.arm, job.seed):
+            pool.submit(runs.pretrain, job.name, job.config, job.work_dir,
+                        job.seed, job.options, python, env)
+            for job in pretrain_jobs
+        }
         futures = [
             pool.submit(
                 _train_after,
@@ -308,8 +310,8 @@ def main(argv=None):
 
     teachers = {}
     teacher_names = [ARMS[arm].teacher for arm in plan] + [
-        PRETRAININGS[ARMS[arm].pretraining].teacher for arm in plan
-        if ARMS[arm].pretraining is not None
+        PRETRAININGS[ARMS[arm].pretraining].teacher
+        for arm in plan if ARMS[arm].pretraining is not None
     ]
     for name in dict.fromkeys(teacher_names):
         if name is not None:
@@ -323,8 +325,7 @@ def main(argv=None):
     mode_dir = osp.join(args.work_dir, f'{args.mode}_{epochs}e')
     pretrain_jobs, jobs = plan_jobs(plan, mode_dir, epochs, teachers,
                                     data_opts)
-    num_jobs, env = runs.run_plan(args.jobs,
-                                  len(pretrain_jobs) + len(jobs))
+    num_jobs, env = runs.run_plan(args.jobs, len(pretrain_jobs) + len(jobs))
     pretraining = (f'{len(pretrain_jobs)} pretrainings, then '
                    if pretrain_jobs else '')
     print(f'{args.mode} mode: {pretraining}{len(jobs)} student runs of '

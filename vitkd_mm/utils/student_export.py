@@ -5,6 +5,25 @@ from typing import Mapping
 STUDENT_PREFIX = 'architecture.'
 
 
+def strip_prefix(state_dict: Mapping,
+                 prefix: str,
+                 keep_others: bool = True) -> OrderedDict:
+    """``state_dict`` with ``prefix`` taken off the keys that start with it;
+    the other keys kept (``keep_others``) or dropped.
+
+    Examples:
+        >>> dict(strip_prefix({'module.a': 1, 'b': 2}, 'module.'))
+        {'a': 1, 'b': 2}
+        >>> dict(strip_prefix({'backbone.a': 1, 'head.b': 2}, 'backbone.',
+        ...                   keep_others=False))
+        {'a': 1}
+    """
+    return OrderedDict(
+        (key[len(prefix):] if key.startswith(prefix) else key, value)
+        for key, value in state_dict.items()
+        if keep_others or key.startswith(prefix))
+
+
 def student_state_dict(state_dict: Mapping) -> OrderedDict:
     """Keep the student's weights, without their ``architecture.`` prefix.
 
@@ -22,12 +41,8 @@ def student_state_dict(state_dict: Mapping) -> OrderedDict:
     Raises:
         KeyError: If no key starts with ``architecture.``.
     """
-    student = OrderedDict()
-    for key, value in state_dict.items():
-        if key.startswith('module.'):
-            key = key[len('module.'):]
-        if key.startswith(STUDENT_PREFIX):
-            student[key[len(STUDENT_PREFIX):]] = value
+    student = strip_prefix(
+        strip_prefix(state_dict, 'module.'), STUDENT_PREFIX, keep_others=False)
     if not student:
         raise KeyError(f'No key starts with {STUDENT_PREFIX!r}: this is not a '
                        'checkpoint of a distillation run. Keys start with '

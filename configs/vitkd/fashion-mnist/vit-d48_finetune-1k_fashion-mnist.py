@@ -8,5 +8,6 @@ model = dict(
     init_cfg=dict(
         _delete_=True,
         type='vitkd_mm.StrictPretrained',
-        checkpoint='work_dirs/vit-d48_vitkd-pretrain_fashion-mnist/student.pth',
+        checkpoint='work_dirs/vit-d48_vitkd-pretrain_fashion-mnist/'
+        'student.pth',
         prefix='backbone.'))

@@ -2,19 +2,18 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from vitkd_mm.registry import HOOKS
+from vitkd_mm.utils import strip_prefix
 
 DISTILLER_PREFIX = 'distiller.'
 
 
 def _distiller_shapes(state_dict) -> dict:
     """``{key: shape}`` of the distiller's entries (``module.`` stripped)."""
-    shapes = {}
-    for key, value in state_dict.items():
-        if key.startswith('module.'):
-            key = key[len('module.'):]
-        if key.startswith(DISTILLER_PREFIX):
-            shapes[key] = tuple(getattr(value, 'shape', ()))
-    return shapes
+    return {
+        key: tuple(getattr(value, 'shape', ()))
+        for key, value in strip_prefix(state_dict, 'module.').items()
+        if key.startswith(DISTILLER_PREFIX)
+    }
 
 
 def _modules(keys) -> str:

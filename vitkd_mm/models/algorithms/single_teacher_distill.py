@@ -366,15 +366,16 @@ def _warn_unused_head(student: nn.Module, recorders) -> None:
     """Warn when a student head runs in tensor mode that no term reads."""
     if getattr(student, 'head', None) is None:
         return
-    if any(recorder.source.split('.')[0] == 'head'
-           for recorder in recorders.recorders.values()):
+    if any(
+            recorder.source.split('.')[0] == 'head'
+            for recorder in recorders.recorders.values()):
         return
     print_log(
         'calculate_student_loss=False and no distillation term reads the '
         "student's head: it runs at every step without a gradient (DDP "
         'refuses parameters without one) and is exported untrained. For '
-        'label-free distillation set model.architecture.head=None.',
-        'current', 30)
+        'label-free distillation set model.architecture.head=None.', 'current',
+        30)
 
 
 def check_finite_losses(log_vars: Dict[str, torch.Tensor]) -> None:

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..connectors.token_grid import to_hw
+from ..utils.tokens import to_hw
 
 _KEYS = ('mean', 'std', 'to_rgb', 'size', 'mode')
 #: ``F.interpolate`` modes for images, and those that take

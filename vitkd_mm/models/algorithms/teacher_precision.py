@@ -16,32 +16,12 @@ from typing import Any, Dict, Tuple
 import torch
 from mmengine.logging import print_log
 
+from vitkd_mm.utils import CPU_BF16_FLAGS, cpu_bf16_flags
 from ..recorders import RecorderManager
 
 #: ``teacher_precision`` values and the autocast dtype of each (fp32: none).
 PRECISIONS: Dict[str, torch.dtype] = dict(
     fp32=torch.float32, bf16=torch.bfloat16, fp16=torch.float16)
-#: CPU flags (``/proc/cpuinfo``) of native bf16 arithmetic.
-CPU_BF16_FLAGS = ('amx_bf16', 'avx512_bf16')
-
-
-def cpu_bf16_flags(cpuinfo: str = '/proc/cpuinfo') -> Tuple[str, ...]:
-    """The native-bf16 flags this CPU reports (empty: bf16 is emulated).
-
-    Args:
-        cpuinfo (str): Path of the cpuinfo file. Defaults to
-            ``/proc/cpuinfo``; a missing file reports no flags.
-
-    Returns:
-        tuple[str]: The flags of :data:`CPU_BF16_FLAGS` present.
-    """
-    try:
-        with open(cpuinfo) as file:
-            flags = next((line.split(':', 1)[1].split()
-                          for line in file if line.startswith('flags')), [])
-    except OSError:
-        return ()
-    return tuple(flag for flag in CPU_BF16_FLAGS if flag in flags)
 
 
 def supported_precisions(device_type: str) -> Tuple[str, ...]:

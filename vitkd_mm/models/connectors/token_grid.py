@@ -1,28 +1,14 @@
 """Token grids of ViT sequences: checking them and aligning two of them."""
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
 from vitkd_mm.registry import MODELS
+from ..utils.tokens import HWShape, to_hw
 from .drop_extra_tokens import DropExtraTokens, drop_extra_tokens
 
-HWShape = Union[int, Sequence[int]]
 ALIGN_MODES = ('bilinear', 'bicubic')
-
-
-def to_hw(shape: HWShape, name: str) -> Tuple[int, int]:
-    """Turn an int or an (h, w) sequence into an (h, w) tuple of ints."""
-    if isinstance(shape, int):
-        hw = (shape, shape)
-    else:
-        hw = tuple(shape) if isinstance(shape, Sequence) else ()
-    if len(hw) != 2 or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s > 0
-            for s in hw):
-        raise ValueError(f'{name} must be a positive int or an (h, w) pair of '
-                         f'positive ints, got {shape!r}.')
-    return hw
 
 
 def resolve_grid(num_tokens: int, hw_shape: Optional[HWShape],

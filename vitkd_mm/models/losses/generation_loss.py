@@ -3,7 +3,7 @@ import torch
 from mmengine.model import BaseModule
 
 from vitkd_mm.registry import MODELS
-from ..connectors.generation_connector import masked_token_count
+from ..utils.tokens import masked_token_count
 from .alignment import token_cosine
 from .mimic_loss import check_token_pair
 

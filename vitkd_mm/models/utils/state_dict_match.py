@@ -29,7 +29,7 @@ from urllib.error import URLError
 import torch
 from torch import nn
 
-from vitkd_mm.utils import preview, read_checkpoint
+from vitkd_mm.utils import preview, read_checkpoint, strip_prefix
 
 #: Buffers recomputed from the token grid, per module class name:
 #: EVA-02's rotary position embedding (mmpretrain ``RotaryEmbeddingFast``).
@@ -121,10 +121,7 @@ def read_state_dict(filename: str, config_key: str = 'teacher_ckpt') -> dict:
             f'{config_key}={filename!r} holds a {type(checkpoint).__name__}'
             ', not a state dict of tensors (nor one under a '
             f'{" or ".join(map(repr, _WRAPPERS))} key).')
-    return {
-        key[len('module.'):] if key.startswith('module.') else key: value
-        for key, value in checkpoint.items()
-    }
+    return dict(strip_prefix(checkpoint, 'module.'))
 
 
 def _adapt_to_model(model: nn.Module, state_dict: dict) -> None:

@@ -3,6 +3,7 @@ from mmengine.logging import print_log
 from torch import nn
 
 from vitkd_mm.registry import WEIGHT_INITIALIZERS
+from vitkd_mm.utils import strip_prefix
 from .state_dict_match import match_state_dict, read_state_dict
 
 
@@ -59,10 +60,7 @@ class StrictPretrained:
             raise ValueError(f'{where}: the {type(module).__name__} has no '
                              f'submodule {name!r}.') from None
         state = read_state_dict(self.checkpoint, 'init_cfg.checkpoint')
-        part = {
-            key[len(self.prefix):]: value
-            for key, value in state.items() if key.startswith(self.prefix)
-        }
+        part = strip_prefix(state, self.prefix, keep_others=False)
         if not part:
             raise ValueError(f'{where}: no key of the file starts with '
                              f'{self.prefix!r} (its keys start with '
