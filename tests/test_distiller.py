@@ -198,3 +198,28 @@ def test_connector_kwargs_unknown_argument():
             r"GenerationConnector.forward takes no argument.*"
             r"'grid'.*Valid arguments: hw_shape"):
         ConfigurableDistiller(**cfg)
+
+
+def test_record_teacher_stops_early_casts_and_checks():
+    """One teacher pass: recorded inside the block, stopped once block0 of
+    the 3-block teacher is recorded, the records cast, then checked."""
+    model = build_model()
+    distiller = model.distiller
+    blocks_run = []
+    for layer in model.teacher.backbone.layers:
+        layer.register_forward_pre_hook(lambda *args: blocks_run.append(1))
+    inputs = torch.randn(2, 3, 32, 32)
+    with distiller.record_teacher(cast_to=torch.bfloat16), torch.no_grad():
+        model.teacher(inputs, mode='tensor')
+        raise AssertionError('the forward should have stopped')
+    assert len(blocks_run) == 1
+    record, = distiller.teacher_recorders.get_recorder('block0').data_buffer
+    assert record.dtype == torch.bfloat16 and record.shape == (2, 17, 24)
+
+    blocks_run.clear()
+    with distiller.record_teacher(stop_early=False), torch.no_grad():
+        model.teacher(inputs, mode='tensor')
+    assert len(blocks_run) == 3
+    with pytest.raises(IndexError, match='teacher_recorders.block0'):
+        with distiller.record_teacher():
+            pass  # no teacher forward: nothing recorded

@@ -13,8 +13,8 @@ from tests.utils import fake_batch, tiny_distill_cfg, tiny_runner_cfg
 from vitkd_mm.models.algorithms import (single_teacher_distill,
                                         teacher_precision)
 from vitkd_mm.models.algorithms.teacher_precision import (TeacherPrecision,
-                                                          cast_floats,
                                                           supported_precisions)
+from vitkd_mm.models.recorders import cast_floats
 from vitkd_mm.registry import MODELS
 from vitkd_mm.utils import cpu_bf16_flags, safe_torch_load
 

@@ -1,28 +1,55 @@
 """Build a component from its config, with errors that name its key."""
 import inspect
+from typing import Callable, Iterable, List, Tuple
 
 from mmengine.registry import Registry
 
 
-def _constructor_check(key: str, cls: type, cfg: dict) -> None:
-    params = inspect.signature(cls.__init__).parameters
+def argument_mismatch(function: Callable,
+                      given: Iterable[str],
+                      skip: int = 0) -> Tuple[List[str], List[str], List[str]]:
+    """Compare keyword arguments with ``function``'s signature.
+
+    Args:
+        function (Callable): The function (``cls.__init__``, a bound
+            ``forward``).
+        given (Iterable[str]): The argument names a config gives.
+        skip (int): Leading parameters passed anyway (``self``, a
+            connector's record).
+
+    Returns:
+        tuple[list[str]]: The accepted names, the given ones it does not
+        take, and the required ones not given; all empty if it takes
+        ``**kwargs``.
+
+    Examples:
+        >>> def loss(preds_S, preds_T, mask=None): pass
+        >>> argument_mismatch(loss, ['preds_S', 'mask', 'gt'])
+        (['preds_S', 'preds_T', 'mask'], ['gt'], ['preds_T'])
+    """
+    params = inspect.signature(function).parameters
     if any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        return
+        return [], [], []
     accepted = [
         name for name, p in params.items()
-        if name != 'self' and p.kind in (p.POSITIONAL_OR_KEYWORD,
-                                         p.KEYWORD_ONLY)
-    ]
-    given = [name for name in cfg if name != 'type']
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ][skip:]
+    given = list(given)
     unknown = [name for name in given if name not in accepted]
-    if unknown:
-        raise TypeError(f'{key}: {cls.__name__} takes no argument(s) '
-                        f'{unknown}. Valid arguments: '
-                        f'{", ".join(accepted)}.')
     missing = [
         name for name in accepted if
         params[name].default is inspect.Parameter.empty and name not in given
     ]
+    return accepted, unknown, missing
+
+
+def _constructor_check(key: str, cls: type, cfg: dict) -> None:
+    accepted, unknown, missing = argument_mismatch(
+        cls.__init__, [name for name in cfg if name != 'type'], skip=1)
+    if unknown:
+        raise TypeError(f'{key}: {cls.__name__} takes no argument(s) '
+                        f'{unknown}. Valid arguments: '
+                        f'{", ".join(accepted)}.')
     if missing:
         raise TypeError(f'{key}: {cls.__name__} is missing required '
                         f'argument(s) {missing}.')

@@ -97,7 +97,7 @@ def capture_token_pairs(model,
     pairs = []
     with torch.no_grad(), torch.random.fork_rng(devices):
         torch.manual_seed(seed)
-        with distiller.teacher_recorders:
+        with distiller.record_teacher(stop_early=False):
             model.teacher(model.teacher_input(inputs), mode='tensor')
         with distiller.student_recorders:
             model.architecture(inputs, mode='tensor')

@@ -10,7 +10,6 @@ from torch import nn
 from vitkd_mm.registry import MODELS
 from ..distillers import build_distiller
 from ..distillers.vit_layout import vit_backbone
-from ..recorders import RecordsComplete
 from .teacher_checkpoint import load_teacher_checkpoint
 from .teacher_input import build_teacher_input, describe_teacher_input
 from .teacher_precision import TeacherPrecision
@@ -214,19 +213,22 @@ class SingleTeacherDistill(BaseModel):
             self._refuse_label_readers()
         losses = {}
         teacher_inputs = self.teacher_input(inputs)
-        teacher_recorders = self.distiller.teacher_recorders
-        with teacher_recorders:
-            if self.teacher_trainable:
+        if self.teacher_trainable:
+            with self.distiller.record_teacher(stop_early=False):
                 teacher_losses = self.teacher(
                     teacher_inputs, data_samples, mode='loss')
-                losses.update(_prefixed(teacher_losses, 'teacher'))
-            else:
-                # Also at every step: modules swapped in after build, such
-                # as mmengine's sync_bn conversion, start in train mode.
-                self.teacher.train(False)
-                with torch.no_grad():
-                    self._run_teacher(teacher_inputs, data_samples)
-        teacher_recorders.check_complete()
+            losses.update(_prefixed(teacher_losses, 'teacher'))
+        else:
+            # Also at every step: modules swapped in after build, such as
+            # mmengine's sync_bn conversion, start in train mode.
+            self.teacher.train(False)
+            # Stopped as soon as the values the losses read exist; records
+            # in the student's dtype whatever the teacher's precision.
+            student_dtype = next(self.architecture.parameters()).dtype
+            with self.distiller.record_teacher(cast_to=student_dtype), \
+                    torch.no_grad(), \
+                    self.teacher_precision.autocast(inputs.device.type):
+                self.teacher(teacher_inputs, data_samples, mode='tensor')
 
         student_recorders = self.distiller.student_recorders
         with student_recorders:
@@ -278,20 +280,6 @@ class SingleTeacherDistill(BaseModel):
         inputs = self.teacher_input(inputs)
         with self.teacher_precision.autocast(inputs.device.type):
             return self.teacher(inputs, data_samples, mode=mode)
-
-    def _run_teacher(self, inputs: torch.Tensor,
-                     data_samples: Optional[List[BaseDataElement]]) -> None:
-        """The frozen teacher's forward, stopped by its recorder manager as
-        soon as the values the losses read exist."""
-        try:
-            with self.distiller.teacher_recorders.stop_when_complete(), \
-                    self.teacher_precision.autocast(inputs.device.type):
-                self.teacher(inputs, data_samples, mode='tensor')
-        except RecordsComplete:
-            pass
-        self.teacher_precision.cast_records(
-            self.distiller.teacher_recorders,
-            next(self.architecture.parameters()).dtype)
 
 
 def _warn_off_resolution(teacher: nn.Module, student: nn.Module,

@@ -3,21 +3,21 @@
 A frozen teacher runs under ``no_grad`` and only produces targets, so it
 can run in bf16 (or fp16 on CUDA) while the student trains in fp32.
 :class:`TeacherPrecision` is checked once at build time against the device
-the runner will put the model on, opens the matching ``torch.autocast``
-around the teacher's forward, and casts what the teacher's recorders caught
-back to the student's dtype, so connectors and losses never see the
-teacher's precision. The teacher's weights stay fp32: checkpoints keep the
-teacher exactly as loaded.
+the runner will put the model on and opens the matching ``torch.autocast``
+around the teacher's forward; what the teacher's recorders caught is cast
+back to the student's dtype
+(:meth:`~vitkd_mm.models.ConfigurableDistiller.record_teacher`), so
+connectors and losses never see the teacher's precision. The teacher's
+weights stay fp32: checkpoints keep the teacher exactly as loaded.
 """
 import logging
 from contextlib import nullcontext
-from typing import Any, Dict, Tuple
+from typing import Dict, Tuple
 
 import torch
 from mmengine.logging import print_log
 
 from vitkd_mm.utils import CPU_BF16_FLAGS, cpu_bf16_flags
-from ..recorders import RecorderManager
 
 #: ``teacher_precision`` values and the autocast dtype of each (fp32: none).
 PRECISIONS: Dict[str, torch.dtype] = dict(
@@ -43,26 +43,6 @@ def supported_precisions(device_type: str) -> Tuple[str, ...]:
         return ('fp32', 'fp16') + (
             ('bf16', ) if torch.cuda.is_bf16_supported() else ())
     return ('fp32', )
-
-
-def cast_floats(value: Any, dtype: torch.dtype) -> Any:
-    """``value`` with every floating-point tensor in it cast to ``dtype``.
-
-    Tuples, lists and dicts are rebuilt; anything else (integer labels,
-    data samples) is returned as is.
-
-    Examples:
-        >>> cast_floats((torch.ones(2, dtype=torch.bfloat16),
-        ...              torch.tensor([3])), torch.float32)
-        (tensor([1., 1.]), tensor([3]))
-    """
-    if isinstance(value, torch.Tensor):
-        return value.to(dtype) if value.is_floating_point() else value
-    if isinstance(value, (tuple, list)):
-        return type(value)(cast_floats(item, dtype) for item in value)
-    if isinstance(value, dict):
-        return {key: cast_floats(item, dtype) for key, item in value.items()}
-    return value
 
 
 class TeacherPrecision:
@@ -137,11 +117,3 @@ class TeacherPrecision:
         if self.precision == 'fp32':
             return nullcontext()
         return torch.autocast(device_type, dtype=self.dtype)
-
-    @staticmethod
-    def cast_records(recorders: RecorderManager, dtype: torch.dtype) -> None:
-        """Cast the floating tensors every recorder caught to ``dtype``."""
-        for recorder in recorders.recorders.values():
-            recorder.data_buffer = [
-                cast_floats(data, dtype) for data in recorder.data_buffer
-            ]

@@ -1,3 +1,4 @@
+from contextlib import contextmanager, nullcontext
 from typing import Dict, Optional
 
 import torch
@@ -9,7 +10,7 @@ from torch import nn
 from vitkd_mm.registry import MODELS
 from vitkd_mm.utils import build_component
 from ..losses.alignment import metric_names
-from ..recorders import RecorderManager
+from ..recorders import RecorderManager, RecordsComplete
 from .loss_mapping import (RecordSpec, check_call_arguments,
                            check_shared_connector_calls, parse_entry,
                            record_demands)
@@ -163,6 +164,42 @@ class ConfigurableDistiller(BaseModule):
     def prepare_from_teacher(self, model: nn.Module) -> None:
         """Attach the teacher recorders to the teacher model."""
         self.teacher_recorders.initialize(model)
+
+    @contextmanager
+    def record_teacher(self,
+                       stop_early: bool = True,
+                       cast_to: Optional[torch.dtype] = None):
+        """Record the teacher's forward that runs inside the block.
+
+        The teacher recorders record inside; with ``stop_early`` the
+        forward ends as soon as every value the losses read exists (the
+        recorder manager raises :class:`RecordsComplete`, which ends the
+        block here); then the floating tensors recorded are cast to
+        ``cast_to`` (the student's dtype, after a bf16 teacher), and every
+        value the losses read must exist (an ``IndexError`` naming the
+        mapping entry otherwise).
+
+        Args:
+            stop_early (bool): Stop the forward once the losses' values
+                exist (a frozen teacher). Defaults to True.
+            cast_to (torch.dtype, optional): Cast the records to it.
+
+        Examples:
+            >>> with distiller.record_teacher(  # doctest: +SKIP
+            ...         cast_to=torch.float32), torch.no_grad():
+            ...     teacher(inputs, mode='tensor')
+        """
+        recorders = self.teacher_recorders
+        stop = recorders.stop_when_complete if stop_early else nullcontext
+        with recorders:
+            try:
+                with stop():
+                    yield
+            except RecordsComplete:
+                pass
+        if cast_to is not None:
+            recorders.cast_records(cast_to)
+        recorders.check_complete()
 
     def compute_distill_losses(self) -> Dict[str, object]:
         """Compute every loss from the values recorded in the last step,

@@ -1,9 +1,10 @@
 """Parse and check ``loss_forward_mappings`` entries."""
-import inspect
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, Optional, Tuple
 
 from torch import nn
+
+from vitkd_mm.utils.build import argument_mismatch
 
 _ENTRY_KEYS = ('recorder', 'from_student', 'record_idx', 'data_idx',
                'connector', 'connector_idx', 'connector_kwargs')
@@ -124,23 +125,12 @@ def check_call_arguments(key: str,
         inputs_given (int): Leading positional parameters that are passed
             anyway (1 for a connector: the record itself).
     """
-    params = inspect.signature(module.forward).parameters
-    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        return
-    accepted = [
-        name for name, p in params.items()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ][inputs_given:]
-    unknown = [name for name in arguments if name not in accepted]
+    accepted, unknown, missing = argument_mismatch(module.forward, arguments,
+                                                   inputs_given)
     if unknown:
         raise KeyError(
             f'{key}: {type(module).__name__}.forward takes no argument(s) '
             f'{unknown}. Valid arguments: {", ".join(accepted)}.')
-    missing = [
-        name for name in accepted
-        if params[name].default is inspect.Parameter.empty
-        and name not in arguments
-    ]
     if missing:
         raise KeyError(f'{key}: required argument(s) {missing} of '
                        f'{type(module).__name__}.forward are not mapped.')

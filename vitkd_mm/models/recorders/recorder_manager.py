@@ -1,11 +1,32 @@
 from contextlib import ExitStack, contextmanager
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
+import torch
 from torch import nn
 
 from vitkd_mm.registry import RECORDERS
 from vitkd_mm.utils import build_component
 from .base_recorder import BaseRecorder
+
+
+def cast_floats(value: Any, dtype: torch.dtype) -> Any:
+    """``value`` with every floating-point tensor in it cast to ``dtype``.
+
+    Tuples, lists and dicts are rebuilt; anything else (integer labels,
+    data samples) is returned as is.
+
+    Examples:
+        >>> cast_floats((torch.ones(2, dtype=torch.bfloat16),
+        ...              torch.tensor([3])), torch.float32)
+        (tensor([1., 1.]), tensor([3]))
+    """
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype) if value.is_floating_point() else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(cast_floats(item, dtype) for item in value)
+    if isinstance(value, dict):
+        return {key: cast_floats(item, dtype) for key, item in value.items()}
+    return value
 
 
 class RecordsComplete(BaseException):
@@ -107,6 +128,13 @@ class RecorderManager:
         finally:
             for recorder in demanded:
                 recorder.after_record = None
+
+    def cast_records(self, dtype: torch.dtype) -> None:
+        """Cast the floating tensors every recorder caught to ``dtype``."""
+        for recorder in self.recorders.values():
+            recorder.data_buffer = [
+                cast_floats(data, dtype) for data in recorder.data_buffer
+            ]
 
     def check_complete(self) -> None:
         """Raise an IndexError naming the first loss argument whose value
