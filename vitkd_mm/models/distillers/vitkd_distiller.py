@@ -1,5 +1,6 @@
 from collections.abc import Sequence
-from typing import Optional, Tuple, Union
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Tuple, Union
 
 from torch import nn
 
@@ -30,6 +31,141 @@ def _tokens(name: str,
     if connector_kwargs:
         entry['connector_kwargs'] = connector_kwargs
     return entry
+
+
+@dataclass
+class _Listing:
+    """Part of a :class:`ConfigurableDistiller` listing: recorders per side,
+    connectors, losses and their mappings, in the order they are added."""
+    recorders: Dict[str, dict] = field(
+        default_factory=lambda: dict(student={}, teacher={}))
+    connectors: dict = field(default_factory=dict)
+    losses: dict = field(default_factory=dict)
+    mappings: dict = field(default_factory=dict)
+
+    def record(self,
+               name: str,
+               source: str,
+               sides=('student', 'teacher'),
+               type: str = 'ModuleOutputs') -> None:
+        """Add recorder ``name`` of ``source`` on ``sides``."""
+        for side in sides:
+            self.recorders[side][name] = dict(type=type, source=source)
+
+    def extend(self, other: '_Listing') -> None:
+        for side in self.recorders:
+            self.recorders[side].update(other.recorders[side])
+        self.connectors.update(other.connectors)
+        self.losses.update(other.losses)
+        self.mappings.update(other.mappings)
+
+
+@dataclass
+class _GridListing(_Listing):
+    """The token-grid recorders and the teacher's aligned patch tokens,
+    with the connector kwargs that pass the grids (None without
+    ``grid_source``)."""
+    student_grid: Optional[dict] = None
+    aligned: Optional[dict] = None
+
+
+def _grid_listing(grid_source: Optional[str], teacher_extra_tokens: int,
+                  grid_align: Optional[str],
+                  teacher_patch_resolution) -> _GridListing:
+    """Both sides' grid recorders (``grid_source``'s second output) and
+    ``patch_tokens``: the teacher's patch tokens on the student's grid."""
+    listing = _GridListing()
+    if grid_source is not None:
+        listing.record('grid', grid_source)
+        listing.student_grid = dict(
+            recorder='grid', from_student=True, data_idx=1)
+        listing.aligned = dict(
+            hw_shape=dict(recorder='grid', from_student=False, data_idx=1),
+            target_hw=listing.student_grid)
+    listing.connectors['patch_tokens'] = dict(
+        type='TokenGridAlign',
+        num_extra_tokens=teacher_extra_tokens,
+        mode=grid_align,
+        patch_resolution=teacher_patch_resolution)
+    return listing
+
+
+def _shallow_listing(shallow_layers: Sequence, mimic: dict,
+                     mimic_weight: float, aligned: Optional[dict]) -> _Listing:
+    """Mimic each shallow block: ``block<i>`` -> ``mimic<i>`` ->
+    ``loss_mimic_<i>`` against the teacher's aligned patch tokens."""
+    listing = _Listing()
+    for i in shallow_layers:
+        listing.record(f'block{i}', f'backbone.layers.{i}')
+    for i in shallow_layers:
+        listing.connectors[f'mimic{i}'] = dict(mimic)
+        listing.losses[f'loss_mimic_{i}'] = dict(
+            type='MimicLoss', loss_weight=mimic_weight)
+        listing.mappings[f'loss_mimic_{i}'] = dict(
+            preds_S=_tokens(f'block{i}', True, f'mimic{i}'),
+            preds_T=_tokens(
+                f'block{i}', False, 'patch_tokens', connector_kwargs=aligned))
+    return listing
+
+
+def _deep_recorders(deep_sources: Dict[str, str]) -> _Listing:
+    listing = _Listing()
+    for side, source in deep_sources.items():
+        listing.record('deep', source, sides=(side, ))
+    return listing
+
+
+def _generation_listing(deep_sources: Dict[str, str], grid: _GridListing,
+                        connector: dict, weight: float) -> _Listing:
+    """Generate the teacher's deep patch tokens from masked student ones:
+    ``loss_gen`` reads the generated tokens and the mask of one draw."""
+    listing = _deep_recorders(deep_sources)
+    listing.connectors['generation'] = connector
+    listing.losses['loss_gen'] = dict(
+        type='GenerationLoss',
+        loss_weight=weight,
+        mask_ratio=connector['mask_ratio'])
+    student_grid = None if grid.student_grid is None else dict(
+        hw_shape=grid.student_grid)
+    listing.mappings['loss_gen'] = dict(
+        preds_S=_tokens('deep', True, 'generation', 0, student_grid),
+        preds_T=_tokens(
+            'deep', False, 'patch_tokens', connector_kwargs=grid.aligned),
+        mask=_tokens('deep', True, 'generation', 1, student_grid))
+    return listing
+
+
+def _deep_mimic_listing(deep_sources: Dict[str, str], grid: _GridListing,
+                        mimic: dict, weight: float) -> _Listing:
+    """The paper's ablation: mimic the deep tokens instead."""
+    listing = _deep_recorders(deep_sources)
+    listing.connectors['mimic_deep'] = dict(mimic)
+    listing.losses['loss_mimic_deep'] = dict(
+        type='MimicLoss', loss_weight=weight)
+    listing.mappings['loss_mimic_deep'] = dict(
+        preds_S=_tokens('deep', True, 'mimic_deep'),
+        preds_T=_tokens(
+            'deep', False, 'patch_tokens', connector_kwargs=grid.aligned))
+    return listing
+
+
+def _nkd_listing(nkd: dict, logits_source: str,
+                 teacher_logits_source: Optional[str],
+                 labels_source: str) -> _Listing:
+    """NKD on both sides' logits, with the labels the student's loss module
+    gets."""
+    listing = _Listing()
+    listing.record('logits', logits_source, sides=('student', ))
+    listing.record(
+        'gt_labels', labels_source, sides=('student', ), type='ModuleInputs')
+    listing.record(
+        'logits', teacher_logits_source or logits_source, sides=('teacher', ))
+    listing.losses['loss_nkd'] = dict(type='NKDLoss', **nkd)
+    listing.mappings['loss_nkd'] = dict(
+        logit_s=dict(recorder='logits', from_student=True),
+        logit_t=dict(recorder='logits', from_student=False),
+        gt_label=dict(recorder='gt_labels', from_student=True, data_idx=1))
+    return listing
 
 
 @MODELS.register_module()
@@ -174,102 +310,43 @@ class ViTKDDistiller(ConfigurableDistiller):
                                                            is None):
             raise ValueError('grid_source=None needs patch_resolution (the '
                              "student's token grid) for the generation.")
-        recorders = {
-            side: {
-                f'block{i}':
-                dict(type='ModuleOutputs', source=f'backbone.layers.{i}')
-                for i in shallow_layers
-            }
-            for side in ('student', 'teacher')
-        }
-        student_grid = teacher_grid = None
-        if grid_source is not None:
-            for side in recorders:
-                recorders[side]['grid'] = dict(
-                    type='ModuleOutputs', source=grid_source)
-            student_grid = dict(recorder='grid', from_student=True, data_idx=1)
-            teacher_grid = dict(
-                recorder='grid', from_student=False, data_idx=1)
-        if deep is not None:
-            for side in recorders:
-                recorders[side]['deep'] = dict(
-                    type='ModuleOutputs', source=deep_sources[side])
         mimic = dict(
             type='MimicConnector',
             student_dims=student_dims,
             teacher_dims=teacher_dims,
             num_extra_tokens=student_extra_tokens)
-        connectors = {f'mimic{i}': dict(mimic) for i in shallow_layers}
-        if recorders:  # the teacher's patch tokens, for the token losses
-            connectors['patch_tokens'] = dict(
-                type='TokenGridAlign',
-                num_extra_tokens=teacher_extra_tokens,
-                mode=grid_align,
-                patch_resolution=teacher_patch_resolution)
-        # the teacher's patch tokens on the student's grid
-        aligned = None if grid_source is None else dict(
-            hw_shape=teacher_grid, target_hw=student_grid)
-        losses, mappings = {}, {}
-        for i in shallow_layers:
-            losses[f'loss_mimic_{i}'] = dict(
-                type='MimicLoss', loss_weight=mimic_weight)
-            mappings[f'loss_mimic_{i}'] = dict(
-                preds_S=_tokens(f'block{i}', True, f'mimic{i}'),
-                preds_T=_tokens(
-                    f'block{i}',
-                    False,
-                    'patch_tokens',
-                    connector_kwargs=aligned))
+        grid = _grid_listing(grid_source, teacher_extra_tokens, grid_align,
+                             teacher_patch_resolution)
+        listing = _shallow_listing(shallow_layers, mimic, mimic_weight,
+                                   grid.aligned)
+        listing.extend(grid)
         if deep == 'generate':
-            connectors['generation'] = dict(
-                type='GenerationConnector',
-                student_dims=student_dims,
-                teacher_dims=teacher_dims,
-                mask_ratio=mask_ratio,
-                generator=generator,
-                num_heads=num_heads,
-                patch_resolution=patch_resolution,
-                num_extra_tokens=student_extra_tokens)
-            losses['loss_gen'] = dict(
-                type='GenerationLoss',
-                loss_weight=generation_weight,
-                mask_ratio=mask_ratio)
-            grid = None if student_grid is None else dict(
-                hw_shape=student_grid)
-            mappings['loss_gen'] = dict(
-                preds_S=_tokens('deep', True, 'generation', 0, grid),
-                preds_T=_tokens(
-                    'deep', False, 'patch_tokens', connector_kwargs=aligned),
-                mask=_tokens('deep', True, 'generation', 1, grid))
+            listing.extend(
+                _generation_listing(
+                    deep_sources, grid,
+                    dict(
+                        type='GenerationConnector',
+                        student_dims=student_dims,
+                        teacher_dims=teacher_dims,
+                        mask_ratio=mask_ratio,
+                        generator=generator,
+                        num_heads=num_heads,
+                        patch_resolution=patch_resolution,
+                        num_extra_tokens=student_extra_tokens),
+                    generation_weight))
         elif deep == 'mimic':
-            connectors['mimic_deep'] = dict(mimic)
-            losses['loss_mimic_deep'] = dict(
-                type='MimicLoss', loss_weight=mimic_weight)
-            mappings['loss_mimic_deep'] = dict(
-                preds_S=_tokens('deep', True, 'mimic_deep'),
-                preds_T=_tokens(
-                    'deep', False, 'patch_tokens', connector_kwargs=aligned))
+            listing.extend(
+                _deep_mimic_listing(deep_sources, grid, mimic, mimic_weight))
         if nkd is not None:
-            logits_source = logits_source or 'head.layers.head'
-            recorders['student']['logits'] = dict(
-                type='ModuleOutputs', source=logits_source)
-            recorders['student']['gt_labels'] = dict(
-                type='ModuleInputs', source=labels_source)
-            recorders['teacher']['logits'] = dict(
-                type='ModuleOutputs',
-                source=teacher_logits_source or logits_source)
-            losses['loss_nkd'] = dict(type='NKDLoss', **nkd)
-            mappings['loss_nkd'] = dict(
-                logit_s=dict(recorder='logits', from_student=True),
-                logit_t=dict(recorder='logits', from_student=False),
-                gt_label=dict(
-                    recorder='gt_labels', from_student=True, data_idx=1))
+            listing.extend(
+                _nkd_listing(nkd, logits_source or 'head.layers.head',
+                             teacher_logits_source, labels_source))
         super().__init__(
-            student_recorders=recorders['student'],
-            teacher_recorders=recorders['teacher'],
-            connectors=connectors,
-            distill_losses=losses,
-            loss_forward_mappings=mappings,
+            student_recorders=listing.recorders['student'],
+            teacher_recorders=listing.recorders['teacher'],
+            connectors=listing.connectors,
+            distill_losses=listing.losses,
+            loss_forward_mappings=listing.mappings,
             alignment_metrics=alignment_metrics,
             init_cfg=init_cfg)
 
