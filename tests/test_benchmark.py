@@ -4,9 +4,10 @@ import os.path as osp
 import subprocess
 import sys
 
+import benchmark_arms
+import benchmark_report
 import pytest
 import torch
-from analysis_tools import benchmark
 
 from tests.utils import REPO_ROOT, fake_batch
 from vitkd_mm.utils import cpu_bf16_flags
@@ -32,11 +33,11 @@ def test_benchmark_tiny_pair_cpu(tmp_path):
         report = json.load(f)
     assert (report['pair'], report['device']) == ('tiny', 'cpu')
     assert report['precision'] == 'fp32, 1 thread(s)'
-    assert list(report['arms']) == list(benchmark.ARMS)
+    assert list(report['arms']) == list(benchmark_arms.ARMS)
 
     arms = report['arms']
     for arm, s in arms.items():
-        assert s['label'] == benchmark.ARMS[arm]
+        assert s['label'] == benchmark_arms.ARMS[arm]
         assert len(s['times_ms']) == len(s['cpu_times_ms']) == 2
         assert 0 < s['min_time'] <= s['time'], arm
         assert s['time'] == pytest.approx(sum(s['times_ms']) / 2)  # median
@@ -86,8 +87,23 @@ def test_benchmark_tiny_pair_cpu(tmp_path):
     assert (report['cpu_bf16'].startswith('native bf16: ' + ', '.join(flags))
             if flags else report['cpu_bf16'].startswith('no native bf16'))
 
-    # the printed table is made from the same data
-    assert proc.stdout.strip() == benchmark.format_report(report)
+    # the printed tables show the JSON's figures: the first row of each arm
+    # its times and memory, the next ones its ratios, a table per metric
+    rows = {}
+    for line in proc.stdout.splitlines():
+        for arm, s in arms.items():
+            if line.strip().startswith(s['label'] + ' '):
+                rows.setdefault(arm, []).append(line.split())
+    for arm, s in arms.items():
+        assert rows[arm][0][-6:] == [
+            f'{s["time"]:.1f}', f'{s["min_time"]:.1f}', f'{s["cpu_time"]:.1f}',
+            f'{s["peak"]:.0f}', f'{s["step"]:.0f}', 'Mixup+CutMix'
+        ], arm
+    for arm, refs in report['ratios'].items():
+        assert [row[-3:] for row in rows[arm][1:]] == [[
+            benchmark_report.format_ratio(refs[ref][key]) for ref in refs
+        ] for key in ('time', 'cpu_time', 'peak', 'step')], arm
+    assert 'cpu: ' + report['cpu_bf16'] in proc.stdout
 
 
 def test_floor_arm_is_the_distill_algorithm_without_distillation(
@@ -98,8 +114,8 @@ def test_floor_arm_is_the_distill_algorithm_without_distillation(
     import vitkd_mm  # noqa: F401
     from vitkd_mm.models import SingleTeacherDistill
 
-    cfg = benchmark.load_config('tiny', 'floor')
-    floor = benchmark.build_arm(cfg, 'floor')
+    cfg = benchmark_arms.load_config('tiny', 'floor')
+    floor = benchmark_arms.build_arm(cfg, 'floor')
     assert isinstance(floor, SingleTeacherDistill)
     assert not floor.distiller.distill_losses
     head_calls = []
@@ -113,7 +129,7 @@ def test_floor_arm_is_the_distill_algorithm_without_distillation(
     assert head_calls == [False]
 
     torch.manual_seed(0)
-    student = benchmark.build_arm(cfg, 'student')
+    student = benchmark_arms.build_arm(cfg, 'student')
     student.load_state_dict(floor.architecture.state_dict())
     torch.testing.assert_close(
         student(**data, mode='loss')['loss'], losses['student.loss'])
@@ -124,13 +140,13 @@ def test_no_generator_arm_differs_from_vitkd_nkd_only_by_the_generator(
     import vitkd_mm  # noqa: F401
     from vitkd_mm.models.connectors import GenerationConnector
 
-    full = benchmark.build_arm(
-        benchmark.load_config('tiny', 'vitkd_nkd'), 'vitkd_nkd')
-    diag = benchmark.build_arm(
-        benchmark.load_config('tiny', 'no_generator'), 'no_generator')
+    full = benchmark_arms.build_arm(
+        benchmark_arms.load_config('tiny', 'vitkd_nkd'), 'vitkd_nkd')
+    diag = benchmark_arms.build_arm(
+        benchmark_arms.load_config('tiny', 'no_generator'), 'no_generator')
     connector = next(m for m in diag.modules()
                      if isinstance(m, GenerationConnector))
-    assert isinstance(connector.generator, benchmark.PassThroughGenerator)
+    assert isinstance(connector.generator, benchmark_arms.PassThroughGenerator)
     grid = torch.rand(2, 128, 8, 8)
     assert connector.generator(grid, None) is grid
 
@@ -143,12 +159,12 @@ def test_no_generator_arm_differs_from_vitkd_nkd_only_by_the_generator(
 def test_bf16_arm_is_its_fp32_arm_with_a_bf16_teacher(mmpretrain_scope, arm):
     import vitkd_mm  # noqa: F401
 
-    fp32_cfg = benchmark.load_config('tiny', arm)
-    bf16_cfg = benchmark.load_config('tiny', arm + '_bf16')
+    fp32_cfg = benchmark_arms.load_config('tiny', arm)
+    bf16_cfg = benchmark_arms.load_config('tiny', arm + '_bf16')
     assert bf16_cfg.model.pop('teacher_precision') == 'bf16'
     assert bf16_cfg.model == fp32_cfg.model
-    model = benchmark.build_arm(
-        benchmark.load_config('tiny', arm + '_bf16'), arm + '_bf16')
+    model = benchmark_arms.build_arm(
+        benchmark_arms.load_config('tiny', arm + '_bf16'), arm + '_bf16')
     assert model.teacher_precision.dtype == torch.bfloat16
     assert all(p.dtype == torch.float32 for p in model.teacher.parameters())
 
@@ -158,16 +174,16 @@ def test_unchecked_arm_is_vitkd_nkd_without_the_guard(mmpretrain_scope):
     returns a NaN loss where (c) raises."""
     import vitkd_mm  # noqa: F401
 
-    cfg = benchmark.load_config('tiny', 'unchecked')
+    cfg = benchmark_arms.load_config('tiny', 'unchecked')
     assert cfg.model.pop('check_finite') is False
-    assert cfg.model == benchmark.load_config('tiny', 'vitkd_nkd').model
+    assert cfg.model == benchmark_arms.load_config('tiny', 'vitkd_nkd').model
     nan = {'loss': torch.tensor(float('nan'))}
-    unchecked = benchmark.build_arm(
-        benchmark.load_config('tiny', 'unchecked'), 'unchecked')
+    unchecked = benchmark_arms.build_arm(
+        benchmark_arms.load_config('tiny', 'unchecked'), 'unchecked')
     loss, _ = unchecked.parse_losses(nan)
     assert torch.isnan(loss)
-    full = benchmark.build_arm(
-        benchmark.load_config('tiny', 'vitkd_nkd'), 'vitkd_nkd')
+    full = benchmark_arms.build_arm(
+        benchmark_arms.load_config('tiny', 'vitkd_nkd'), 'vitkd_nkd')
     with pytest.raises(FloatingPointError, match='Non-finite loss'):
         full.parse_losses(nan)
 
@@ -177,12 +193,13 @@ def test_no_metrics_arm_is_vitkd_nkd_without_metrics(mmpretrain_scope):
     its losses are (c)'s without the metrics."""
     import vitkd_mm  # noqa: F401
 
-    cfg = benchmark.load_config('tiny', 'no_metrics')
+    cfg = benchmark_arms.load_config('tiny', 'no_metrics')
     assert cfg.model.distiller.pop('alignment_metrics') is False
-    assert cfg.model == benchmark.load_config('tiny', 'vitkd_nkd').model
+    assert cfg.model == benchmark_arms.load_config('tiny', 'vitkd_nkd').model
     names = {}
     for arm in ('no_metrics', 'vitkd_nkd'):
-        model = benchmark.build_arm(benchmark.load_config('tiny', arm), arm)
+        model = benchmark_arms.build_arm(
+            benchmark_arms.load_config('tiny', arm), arm)
         data = model.data_preprocessor(fake_batch(num_classes=100), True)
         names[arm] = set(model(**data, mode='loss'))
     assert names['vitkd_nkd'] - names['no_metrics'] == {
