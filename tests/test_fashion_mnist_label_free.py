@@ -8,7 +8,9 @@ import pytest
 import torch
 from dataset_converters import prepare_fashion_mnist as prep
 from dataset_converters import split_fashion_mnist_label_free as split
-from fashion_mnist import arms, report, run_arms, runs
+from fashion_mnist import arms
+from fashion_mnist import plan as kit_plan
+from fashion_mnist import report, runs
 from mmengine.config import Config
 
 from tests.test_fashion_mnist import build_model, fashion_batch, write_idx_gz
@@ -179,7 +181,7 @@ def test_plan_runs_each_pretraining_once_per_seed_before_its_arms(monkeypatch):
         'label-free-vitkd_vitkd-nkd_1k': [1]
     }
     teachers = dict(teacher=dict(checkpoint='t.pth'))
-    pretrain_jobs, jobs = run_arms.plan_jobs(plan, 'root/lf_80e', 80, teachers,
+    pretrain_jobs, jobs = kit_plan.plan_jobs(plan, 'root/lf_80e', 80, teachers,
                                              [])
     assert [(j.arm, j.seed, j.work_dir) for j in pretrain_jobs] == [
         ('pretrain_label-free-vitkd', seed,
@@ -207,7 +209,7 @@ def test_plan_runs_each_pretraining_once_per_seed_before_its_arms(monkeypatch):
 
     monkeypatch.setattr(runs, 'pretrain', fake_pretrain)
     monkeypatch.setattr(runs, 'train', fake_train)
-    results, pretrainings = run_arms.train_all(pretrain_jobs, jobs, 1, 'py',
+    results, pretrainings = kit_plan.train_all(pretrain_jobs, jobs, 1, 'py',
                                                {})
     assert calls[:2] == [('pretrain', 0), ('pretrain', 1)]
     assert [r['seed']

@@ -17,13 +17,15 @@ import argparse
 import json
 import os
 import os.path as osp
+import statistics
 import sys
 
 if __name__ == '__main__':  # run as a script: put tools/ on the path
     sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from fashion_mnist.alignment import alignment_markdown, write_alignment_plot
-from fashion_mnist.arms import ARMS, CLAIMS, MAIN_ARMS
+from fashion_mnist.arms import ARMS, CLAIMS
+from fashion_mnist.plots import write_plots
 
 KIT_FILE = 'kit.json'
 
@@ -33,21 +35,13 @@ def fmt(top1):
     return 'unknown' if top1 is None else f'{top1:.2f} %'
 
 
-def mean_std(values):
-    """Mean and sample standard deviation (0 for a single value)."""
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, 0.0
-    var = sum((v - mean)**2 for v in values) / (len(values) - 1)
-    return mean, var**0.5
-
-
 def summarize(results):
     """Per arm: mean and std of the final top-1 over seeds."""
     summary = {}
     for arm, runs in results.items():
         accs = [run['top1'] for run in runs]
-        mean, std = mean_std(accs)
+        mean = statistics.mean(accs)
+        std = statistics.stdev(accs) if len(accs) > 1 else 0.0
         times = [run['sec_per_iter'] for run in runs if run['sec_per_iter']]
         cpu = [run['cpu_s'] for run in runs if run.get('cpu_s')]
         summary[arm] = dict(
@@ -181,77 +175,6 @@ def markdown(name, record, summary, results):
         *alignment_markdown(results)
     ]
     return '\n'.join(lines)
-
-
-def write_plots(prefix, summary, results, teacher):
-    """Bar chart of the final accuracy per arm and validation curves.
-
-    Returns:
-        list[str]: The PNGs written (none without matplotlib).
-    """
-    try:
-        import matplotlib
-        matplotlib.use('Agg')
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import MaxNLocator
-    except ImportError:
-        print('matplotlib not installed: no plots')
-        return []
-    arms = list(summary)
-    fig, ax = plt.subplots(figsize=(1.1 * len(arms) + 2, 4))
-    means = [summary[a]['mean'] for a in arms]
-    stds = [summary[a]['std'] for a in arms]
-    ax.bar(range(len(arms)), means, yerr=stds, capsize=4, color='#8fb3d9')
-    for i, arm in enumerate(arms):
-        ax.scatter(
-            [i] * summary[arm]['n'],
-            summary[arm]['top1'],
-            s=12,
-            color='k',
-            zorder=3)
-    high = max(means)
-    if teacher is not None and teacher['top1'] is not None:
-        ax.axhline(teacher['top1'], color='r', ls='--', label='teacher')
-        ax.legend(loc='lower right')
-        high = max(high, teacher['top1'])
-    low = min(min(s['top1']) for s in summary.values())
-    ax.set_ylim(low - 2, high + 1)
-    ax.set_xticks(range(len(arms)))
-    ax.set_xticklabels(arms, rotation=30, ha='right')
-    ax.set_ylabel('test top-1 (%)')
-    ax.set_title('Student accuracy per arm (bars: mean ± std, dots: seeds)')
-    fig.tight_layout()
-    bars = prefix + '_accuracy.png'
-    fig.savefig(bars, dpi=120)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for arm in arms:
-        curves = [run['curve'] for run in results[arm]]
-        epochs = [e for e, _ in curves[0]]
-        mean = [
-            sum(c[i][1] for c in curves) / len(curves)
-            for i in range(len(epochs))
-        ]
-        main = arm in MAIN_ARMS
-        ax.plot(
-            epochs,
-            mean,
-            marker='.',
-            lw=2 if main else 1,
-            ls='-' if main else ':',
-            label=arm)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel('epoch')
-    ax.set_ylabel('test top-1 (%), mean over seeds')
-    ax.set_title('Validation accuracy over epochs')
-    ax.grid(alpha=.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    curves_png = prefix + '_curves.png'
-    fig.savefig(curves_png, dpi=120)
-    plt.close(fig)
-    return [bars, curves_png]
 
 
 def report_name(mode):

@@ -61,8 +61,6 @@ import signal
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import List, NamedTuple, Optional
 
 TOOLS = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if __name__ == '__main__':  # run as a script: put tools/ on the path
@@ -74,10 +72,11 @@ from dataset_converters.prepare_fashion_mnist import (DEFAULT_OUT, DEFAULT_SRC,
 from dataset_converters.split_fashion_mnist_label_free import \
     split as split_label_free
 from fashion_mnist import runs
-from fashion_mnist.arms import (ARMS, MAIN_ARMS, MODES, PRETRAININGS,
-                                config_path)
+from fashion_mnist.arms import ARMS, MODES, PRETRAININGS
+from fashion_mnist.plan import mode_plan, plan_jobs, train_all
 from fashion_mnist.report import (KIT_FILE, fmt, run_cost, summarize,
                                   write_report)
+from fashion_mnist.teachers import get_teacher
 
 REPO = osp.dirname(TOOLS)
 
@@ -177,113 +176,6 @@ def data_options(data_root, label_free=False):
     ]
 
 
-def mode_plan(mode, seeds=None):
-    """``{arm: seeds}`` of a mode; ``seeds`` seeds for the main arms."""
-    plan = MODES[mode].plan
-    if seeds:
-        plan = {
-            arm: list(range(seeds)) if arm in MAIN_ARMS else arm_seeds
-            for arm, arm_seeds in plan.items()
-        }
-    return plan
-
-
-class Job(NamedTuple):
-    """One run: an arm (or a pretraining) for one seed."""
-    arm: str
-    name: str
-    config: str
-    work_dir: str
-    seed: int
-    options: List[str]
-    pretraining: Optional[str] = None
-
-
-def plan_jobs(plan, mode_dir, epochs, teachers, data_opts):
-    """The runs of a plan: ``(pretraining jobs, arm jobs)``.
-
-    Each pretraining an arm names is planned once per seed, in
-    ``mode_dir/pretrain_<name>/seed<k>``, for its own epochs.
-    """
-    needed = {}
-    for arm, seeds in plan.items():
-        if ARMS[arm].pretraining is not None:
-            needed.setdefault(ARMS[arm].pretraining, set()).update(seeds)
-    num_runs = sum(len(seeds) for seeds in [*plan.values(), *needed.values()])
-    pretrain_jobs, arm_jobs = [], []
-
-    def add(into, arm, spec, seeds, epochs, extra=(), pretraining=None):
-        options = [f'train_cfg.max_epochs={epochs}', *data_opts]
-        if spec.teacher is not None:
-            checkpoint = teachers[spec.teacher]['checkpoint']
-            options.append(f'model.teacher_ckpt={checkpoint}')
-        for seed in sorted(seeds):
-            work_dir = osp.join(mode_dir, arm, f'seed{seed}')
-            number = len(pretrain_jobs) + len(arm_jobs) + 1
-            name = f'[{number}/{num_runs}] {arm} seed {seed}'
-            into.append(
-                Job(arm, name, config_path(spec.config), work_dir, seed,
-                    [*options, *extra], pretraining))
-
-    for name, seeds in needed.items():
-        spec = PRETRAININGS[name]
-        add(pretrain_jobs, f'pretrain_{name}', spec, seeds, spec.epochs)
-    for arm, seeds in plan.items():
-        spec = ARMS[arm]
-        add(arm_jobs, arm, spec, seeds, epochs, spec.cfg_options,
-            spec.pretraining)
-    return pretrain_jobs, arm_jobs
-
-
-def _train_after(pretrained, job, python, env):
-    """Train ``job`` once its pretraining (a future, or None) has ended."""
-    options = job.options
-    if pretrained is not None:
-        student = pretrained.result()['student']
-        options = [option.format(pretrained=student) for option in options]
-    return runs.train(job.name, job.config, job.work_dir, job.seed, options,
-                      python, env)
-
-
-def train_all(pretrain_jobs, jobs, num_jobs, python, env):
-    """Train the pretrainings, then the arms, ``num_jobs`` at a time; an arm
-    waits for its pretraining of the same seed.
-
-    Returns:
-        tuple[dict, dict]: ``{arm: [result, ...]}`` and ``{pretraining:
-        [result, ...]}``.
-    """
-    with ThreadPoolExecutor(num_jobs) as pool:
-        # Submitted first, so every pretraining has started before an arm
-        # that waits for one takes a worker.
-        pretrained = {
-            (job.arm, job.seed):
-            pool.submit(runs.pretrain, job.name, job.config, job.work_dir,
-                        job.seed, job.options, python, env)
-            for job in pretrain_jobs
-        }
-        futures = [
-            pool.submit(
-                _train_after,
-                pretrained.get((f'pretrain_{job.pretraining}', job.seed)), job,
-                python, env) for job in jobs
-        ]
-        try:
-            finished = [future.result() for future in futures]
-            stages = [future.result() for future in pretrained.values()]
-        except BaseException:
-            for future in [*pretrained.values(), *futures]:
-                future.cancel()
-            runs.kill_runs()
-            raise
-    results, pretrainings = {}, {}
-    for job, result in zip(jobs, finished):
-        results.setdefault(job.arm, []).append(result)
-    for job, result in zip(pretrain_jobs, stages):
-        pretrainings.setdefault(job.arm, []).append(result)
-    return results, pretrainings
-
-
 def print_demo(summary, results, teacher, epochs, total):
     gain = summary['vitkd-nkd']['mean'] - summary['student']['mean']
     cost = run_cost(results['student'] + results['vitkd-nkd'])
@@ -315,7 +207,7 @@ def main(argv=None):
     ]
     for name in dict.fromkeys(teacher_names):
         if name is not None:
-            teachers[name] = runs.get_teacher(
+            teachers[name] = get_teacher(
                 name, args.work_dir, data_opts, python,
                 args.teacher_ckpt if name == 'teacher' else None,
                 args.train_teacher)
