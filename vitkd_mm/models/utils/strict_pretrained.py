@@ -69,7 +69,9 @@ class StrictPretrained:
         if report.problems:
             raise ValueError(f'{where} does not fit {name}: '
                              f'{report.problems}.')
-        target.load_state_dict(loadable, strict=True)
+        # Every key was checked above; what is left out are grid-derived
+        # buffers (EVA-02's rotary tables), kept at the model's values.
+        target.load_state_dict(loadable, strict=False)
         target._is_init = True  # its own init_weights must not redraw it
         print_log(
             f'StrictPretrained: loaded {len(loadable)} keys of '
