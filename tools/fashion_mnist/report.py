@@ -133,11 +133,15 @@ def pretraining_lines(record):
 
 def markdown(name, record, summary, results):
     """The report's markdown: setup, table, claims."""
-    student = summary.get('student')
+    # the student alone: the first arm without teacher and pretraining
+    alone = next(
+        (arm for arm in summary if arm in ARMS and ARMS[arm].teacher is None
+         and ARMS[arm].pretraining is None), None)
+    student = summary.get(alone)
     rows = []
     for arm, s in summary.items():
         delta = (f'{s["mean"] - student["mean"]:+.2f}'
-                 if student and arm != 'student' else '')
+                 if student and arm != alone else '')
         std = f' ± {s["std"]:.2f}' if s['n'] > 1 else ''
         step = f'{s["sec_per_iter"]:.3f}' if s['sec_per_iter'] else ''
         cpu = f'{s["cpu_s"]:.0f}' if s['cpu_s'] else ''
