@@ -1,4 +1,4 @@
-"""Helpers of the distributed tests (tests/test_distributed.py).
+"""Helpers of the distributed tests (tests/test_tools/test_distributed.py).
 
 ``RankStateHook`` writes what each rank holds, so a test can compare the
 ranks of a run that ``tools/dist_train.sh`` started; ``train_steps`` runs

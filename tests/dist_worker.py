@@ -1,4 +1,5 @@
-"""One rank of tests/test_distributed.py's DDP run (started by torchrun).
+"""One rank of tests/test_tools/test_distributed.py's DDP run (started by
+torchrun).
 
 Usage: torchrun --nproc_per_node 2 tests/dist_worker.py OUT_DIR TEACHER_CKPT
 STEPS BATCH_SIZE
@@ -18,12 +19,10 @@ from mmengine.dist import get_rank
 from mmengine.runner import Runner
 
 from tests.dist_utils import TEACHER_BN, equivalence_cfg, train_steps, unwrap
-from tests.utils import REPO_ROOT
 
 
 def main():
-    sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
-    from train import end_distributed, init_cpu_distributed
+    from tools.train import end_distributed, init_cpu_distributed
     out_dir, teacher_ckpt, steps, batch_size = sys.argv[1:]
     cfg = equivalence_cfg(osp.join(out_dir, 'work_dir'), teacher_ckpt)
     cfg.launcher = 'pytorch'

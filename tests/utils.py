@@ -1,7 +1,9 @@
 """Helpers shared by the test modules (fixtures live in conftest.py)."""
+import glob
 import json
 import os
 import os.path as osp
+import pickle
 import re
 import shutil
 import socket
@@ -11,7 +13,11 @@ import sys
 import numpy as np
 import torch
 from mmengine.config import Config
+from mmengine.logging import HistoryBuffer, MessageHub
+from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
+from mmpretrain.structures import DataSample
+from torch import nn
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 #: A tiny ViT -> ViT distillation in the MMRazor vocabulary.
@@ -190,3 +196,223 @@ def read_run(work_dir):
     with open(json_log, encoding='utf-8') as f:
         records = [json.loads(line) for line in f]
     return log, records
+
+
+# Helpers of the tests of more than one module (the test files mirror the
+# package). A file that imports one under a shorter name (``... as build``)
+# is told so in the helper's docstring.
+
+
+class TwoLayers(nn.Module):
+    """Two linears, and a plain method, for the recorder tests."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Linear(4, 3)
+        self.second = nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.second(self.first(x))
+
+    def double(self, x):
+        return 2 * x
+
+
+def optim_for(model):
+    return OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+
+
+def build_tiny_distill(**changes):
+    """The tiny distillation with ``changes`` to its model config (imported
+    as ``build``)."""
+    from vitkd_mm.registry import MODELS
+    cfg = tiny_distill_cfg()
+    cfg.update(changes)
+    return MODELS.build(cfg)
+
+
+def tiny_distill(tmp_path, **kwargs):
+    """The tiny distillation, built with a teacher file and settings
+    (imported as ``tiny``)."""
+    from vitkd_mm.registry import MODELS
+    return MODELS.build(dict(tiny_distill_cfg(), **kwargs))
+
+
+def tiny_teacher_state():
+    from vitkd_mm.registry import MODELS
+    return MODELS.build(tiny_distill_cfg().teacher).state_dict()
+
+
+def vitkd_cfg(**distiller):
+    """The tiny ViTs of tests/configs/tiny_vit_distill.py under the preset."""
+    cfg = tiny_distill_cfg()
+    cfg.distiller = dict(type='ViTKDDistiller', **distiller)
+    return cfg
+
+
+def classifier(backbone, head_dims=None):
+    """An ImageClassifier config; ``head_dims`` None means headless."""
+    head = None if head_dims is None else dict(
+        type='VisionTransformerClsHead', num_classes=3, in_channels=head_dims)
+    return dict(
+        type='ImageClassifier', backbone=backbone, neck=None, head=head)
+
+
+def tiny_vit(dims, img_size, patch_size, **kwargs):
+    return dict(
+        type='VisionTransformer',
+        arch=dict(
+            embed_dims=dims,
+            num_layers=2,
+            num_heads=2,
+            feedforward_channels=2 * dims),
+        img_size=img_size,
+        patch_size=patch_size,
+        **kwargs)
+
+
+def distill(student, teacher, distiller=None, **kwargs):
+    """SingleTeacherDistill of two configs, in eval-free train mode."""
+    from vitkd_mm.registry import MODELS
+    torch.manual_seed(0)
+    return MODELS.build(
+        dict(
+            type='vitkd_mm.SingleTeacherDistill',
+            architecture=student,
+            teacher=teacher,
+            distiller=dict(type='ViTKDDistiller', **(distiller or {})),
+            **kwargs))
+
+
+def loss_inputs(model, inputs, labels=(0, 1)):
+    """Run ``model.loss`` and return each distill loss's keyword inputs."""
+    seen = {}
+    for name, loss in model.distiller.distill_losses.items():
+        loss.register_forward_pre_hook(
+            lambda module, args, kwargs, name=name: seen.update({name: kwargs}
+                                                                ),
+            with_kwargs=True)
+    samples = [DataSample().set_gt_label(label) for label in labels]
+    model.loss(inputs, samples)
+    return seen
+
+
+# B=2 samples, N=2 tokens, D=2 channels (imported as S and T)
+HAND_S = [[[1., 2.], [3., 4.]], [[0., 1.], [1., 0.]]]
+HAND_T = [[[0., 0.], [1., 1.]], [[0., 0.], [0., 0.]]]
+# squared errors: sample 0 -> token 0: 1 + 4, token 1: 4 + 9;
+#                 sample 1 -> token 0: 0 + 1, token 1: 1 + 0
+
+
+def loop_sq_err(preds_S, preds_T, mask=None):
+    """Sum over samples, tokens, channels of mask * (S - T) ** 2, by loops."""
+    B, N, D = preds_S.shape
+    total = 0.
+    for b in range(B):
+        for n in range(N):
+            m = 1. if mask is None else mask[b, n].item()
+            for d in range(D):
+                total += m * (preds_S[b, n, d] - preds_T[b, n, d]).item()**2
+    return total
+
+
+class LabelTrap(DataSample):
+    """A data sample without labels whose label fields raise when read."""
+
+    @property
+    def gt_label(self):
+        raise AssertionError('gt_label was read')
+
+    @property
+    def gt_score(self):
+        raise AssertionError('gt_score was read')
+
+
+def unlabelled(batch, trap=True):
+    """``batch`` with its data samples replaced by label-free ones."""
+    sample = LabelTrap if trap else DataSample
+    return dict(
+        inputs=batch['inputs'],
+        data_samples=[sample() for _ in batch['data_samples']])
+
+
+def adamw_train_step(model, batch):
+    """One AdamW train step of ``model`` on ``batch`` (imported as
+    ``step``)."""
+    optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
+    model.train()
+    return model.train_step(batch, optim)
+
+
+def message_hub_checkpoint(name):
+    """A checkpoint as mmengine writes it: HistoryBuffers holding numpy."""
+    hub = MessageHub.get_instance(name)
+    hub.update_scalar('train/loss', 1.5)
+    hub.update_scalar('train/loss', np.float64(2.5))
+    hub.update_info('epoch', 3)
+    return dict(
+        meta=dict(message_hub=hub.state_dict()),
+        state_dict=dict(w=torch.ones(2)))
+
+
+def check_message_hub_checkpoint(state):
+    buffer = state['meta']['message_hub']['log_scalars']['train/loss']
+    assert isinstance(buffer, HistoryBuffer)
+    assert buffer.mean() == 2.0 and buffer.statistics('max') == 2.5
+    assert state['meta']['message_hub']['runtime_info']['epoch'] == 3
+    assert torch.equal(state['state_dict']['w'], torch.ones(2))
+
+
+class SystemPayload:
+    """Unpickling it runs ``touch MARKER``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.system, (f'touch {self.marker}', )
+
+
+def write_pickle(path, obj, fmt):
+    """``fmt``: torch's zip format, its legacy format, or a bare pickle."""
+    if fmt == 'zip':
+        torch.save(obj, path)
+    elif fmt == 'legacy':
+        torch.save(obj, path, _use_new_zipfile_serialization=False)
+    else:
+        with open(path, 'wb') as f:
+            pickle.dump(obj, f, protocol=2)
+
+
+def check_unreadable_message(message, path):
+    assert 'Cannot read checkpoint' in message and path in message
+    assert 'empty, truncated, corrupt' in message
+    assert 'weights_only' not in message
+
+
+def grid_pair_cfg(tmp_path, max_epochs=2):
+    """The tiny config as ViTKD+NKD with a 16 x 16 teacher grid (7 px
+    patches) and a 14 x 14 student grid (8 px), on 112 px images."""
+    cfg = Config.fromfile(TINY_CONFIG)
+    cfg.work_dir = str(tmp_path / 'work_dir')
+    data_root = make_image_folder(str(tmp_path / 'data'), size=112)
+    for split in ('train', 'val', 'test'):
+        cfg[f'{split}_dataloader'].dataset.data_root = data_root
+    for side, patch in (('architecture', 8), ('teacher', 7)):
+        cfg.model[side].backbone.update(img_size=112, patch_size=patch)
+    cfg.model.distiller = dict(type='ViTKDDistiller', nkd=dict(gamma=1.0))
+    cfg.train_cfg.max_epochs = max_epochs
+    cfg.default_hooks.token_maps = dict(
+        type='vitkd_mm.TokenMapHook', indices=(0, 5, 9, 12))
+    cfg.custom_hooks = []
+    return cfg
+
+
+def train_log_records(work_dir):
+    logs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', '2*.json')))
+    assert logs, f'no json log in {work_dir}'
+    records = []
+    for path in logs:
+        with open(path) as f:
+            records += [json.loads(line) for line in f]
+    return [r for r in records if 'loss' in r]

@@ -6,22 +6,6 @@
 #        bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py arguments...]
 #   as tools/dist_train.sh; arguments after GPUS go to tools/test.py
 #   (--work-dir, --out, --cfg-options). See docs/distributed.md.
-CONFIG=$1
-CHECKPOINT=$2
-GPUS=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-exec "${PYTHON:-python}" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --master_port="$PORT" \
-    --nproc_per_node="$GPUS" \
-    "$(dirname "$0")/test.py" \
-    "$CONFIG" \
-    "$CHECKPOINT" \
-    --launcher pytorch "${@:4}"
+# shellcheck source=tools/launch.sh
+. "$(dirname "$0")/launch.sh"
+torchrun_tool test.py "$3" "$1" "$2" --launcher pytorch "${@:4}"

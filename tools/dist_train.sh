@@ -11,20 +11,6 @@
 #   PYTHON       the interpreter (default: python)
 # Arguments after GPUS go to tools/train.py (--work-dir, --resume,
 # --cfg-options, --amp). See docs/distributed.md.
-CONFIG=$1
-GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-exec "${PYTHON:-python}" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --master_port="$PORT" \
-    --nproc_per_node="$GPUS" \
-    "$(dirname "$0")/train.py" \
-    "$CONFIG" \
-    --launcher pytorch "${@:3}"
+# shellcheck source=tools/launch.sh
+. "$(dirname "$0")/launch.sh"
+torchrun_tool train.py "$2" "$1" --launcher pytorch "${@:3}"

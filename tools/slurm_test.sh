@@ -6,26 +6,6 @@
 #        bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT \
 #        [test.py arguments...]
 #   PYTHON       the interpreter (default: python)
-set -x
-
-PARTITION=$1
-JOB_NAME=$2
-CONFIG=$3
-CHECKPOINT=$4
-GPUS=${GPUS:-8}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-SRUN_ARGS=${SRUN_ARGS:-""}
-
-# shellcheck disable=SC2086  # SRUN_ARGS holds several words
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-srun -p "$PARTITION" \
-    --job-name="$JOB_NAME" \
-    --gres=gpu:"$GPUS_PER_NODE" \
-    --ntasks="$GPUS" \
-    --ntasks-per-node="$GPUS_PER_NODE" \
-    --cpus-per-task="$CPUS_PER_TASK" \
-    --kill-on-bad-exit=1 \
-    $SRUN_ARGS \
-    "${PYTHON:-python}" -u "$(dirname "$0")/test.py" "$CONFIG" \
-    "$CHECKPOINT" --launcher=slurm "${@:5}"
+# shellcheck source=tools/launch.sh
+. "$(dirname "$0")/launch.sh"
+srun_tool "$1" "$2" test.py "$3" "$4" --launcher=slurm "${@:5}"

@@ -10,15 +10,14 @@ Examples:
     bash tools/dist_test.sh CONFIG CHECKPOINT 2  # torchrun
 """
 import argparse
-import os
-import os.path as osp
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 from train import end_distributed, init_cpu_distributed
 
 import vitkd_mm  # noqa: F401
+from vitkd_mm.utils import merge_runner_args, parse_runner_args
 
 
 def parse_args():
@@ -26,33 +25,14 @@ def parse_args():
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save logs and metrics')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', '0')
-    return args
+    return parse_runner_args(parser)
 
 
 def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
     cfg.load_from = args.checkpoint
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = merge_runner_args(cfg, args)
     if args.launcher == 'pytorch' and not torch.cuda.is_available():
         init_cpu_distributed(cfg)
     Runner.from_cfg(cfg).test()

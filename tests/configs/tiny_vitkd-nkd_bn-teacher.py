@@ -1,8 +1,9 @@
 # The tiny distillation as ViTKD + NKD (the ViTKDDistiller preset), for the
-# distributed tests (tests/test_distributed.py): the teacher's neck has
-# BatchNorm (its statistics must stay those of its checkpoint), the student
-# has no drop path, so a step depends only on the batch and the generation
-# masks; each rank writes its weights (tests/dist_utils.py::RankStateHook).
+# distributed tests (tests/test_tools/test_distributed.py): the teacher's
+# neck has BatchNorm (its statistics must stay those of its checkpoint), the
+# student has no drop path, so a step depends only on the batch and the
+# generation masks; each rank writes its weights
+# (tests/dist_utils.py::RankStateHook).
 # No sync_bn: DDP refuses SyncBatchNorm layers on CPU.
 _base_ = ['./tiny_vit_distill.py']
 

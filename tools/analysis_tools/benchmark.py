@@ -35,14 +35,14 @@ returns them. (c) can
 come out below (b): the distiller runs the teacher only as far as its
 losses need (no head for ViTKD alone).
 
-Each arm runs in a fresh process (a spawn-context process pool with one
-task per child; ``benchmark_step.measure_arm``), so peak memory is per
-arm: on CUDA ``torch.cuda.max_memory_allocated``; on CPU the process's
-peak resident set size (``VmHWM``), which also counts Python, the
-libraries and the weights;
-"step" memory is that peak minus what was held before the first step. On
-CPU the median process CPU time per step is shown too: on a shared machine
-it depends much less on the other processes than wall time does.
+Each arm runs in a fresh process (``vitkd_mm.utils.fresh_process_pool``:
+spawned, one task per process; ``benchmark_step.measure_arm``), so peak
+memory is per arm: on CUDA ``torch.cuda.max_memory_allocated``; on CPU the
+process's peak resident set size (``VmHWM``), which also counts Python, the
+libraries and the weights; "step" memory is that peak minus what was held
+before the first step. On CPU the median process CPU time per step is
+shown too: on a shared machine it depends much less on the other
+processes than wall time does.
 Teachers get random weights (``teacher_ckpt=None``): nothing is downloaded.
 
 The arms are built by ``benchmark_arms.py``, measured by
@@ -61,14 +61,14 @@ Examples:
 """
 import argparse
 import json
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 
 import torch
 from benchmark_arms import ARMS
 from benchmark_report import analyse, format_report
 from benchmark_step import measure_arm
+
+from vitkd_mm.utils import fresh_process_pool
 
 
 def parse_args(argv=None):
@@ -142,10 +142,7 @@ def run_arms(args) -> dict:
             OMP_NUM_THREADS=str(args.threads),
             MKL_NUM_THREADS=str(args.threads))
     results = {arm: [] for arm in ARMS}
-    with ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context('spawn'),
-            max_tasks_per_child=1) as pool:
+    with fresh_process_pool() as pool:
         for _ in range(args.rounds):
             for arm in ARMS:
                 results[arm].append(

@@ -22,7 +22,8 @@ import sys
 import time
 
 import torch
-from mmengine.config import Config, DictAction
+
+from vitkd_mm.utils import add_cfg_options, load_config
 
 
 def parse_args(argv=None):
@@ -45,11 +46,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--json', help='also write the figures here')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, as tools/train.py')
+    add_cfg_options(parser, 'override config settings, as tools/train.py')
     return parser.parse_args(argv)
 
 
@@ -141,9 +138,7 @@ def check(cfg, checkpoint, num_batches=None, num_train=10000, device='cpu'):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     checkpoint = args.checkpoint or cfg.model.get('teacher_ckpt')
     if checkpoint is None:
         sys.exit('No checkpoint: the config sets no model.teacher_ckpt; '

@@ -11,8 +11,10 @@ mmpretrain 1.2.0's ``FashionMNIST(data_root=ROOT)`` looks for the four
 This tool writes exactly those files, from a local directory of the gzipped
 originals (by default Debian's ``dataset-fashion-mnist`` package,
 ``/usr/share/datasets/fashion-mnist``) or, only with ``--download``, from the
-standard download address mmpretrain itself knows. Every file is checked
-(IDX magic number, shape, label range) before it is put in place.
+address and md5 sums mmpretrain's ``FashionMNIST`` knows (downloaded with
+``mmpretrain.datasets.utils.download_url``). Every file is read back with
+mmpretrain's own IDX readers and checked (type, shape, size, label range)
+before it is put in place.
 
 Examples:
     # Debian package
@@ -23,25 +25,19 @@ Examples:
     python tools/dataset_converters/prepare_fashion_mnist.py --download
 """
 import argparse
-import gzip
-import hashlib
 import os
 import os.path as osp
 import shutil
-import struct
 import tempfile
-import urllib.request
+import warnings
+from urllib.parse import urljoin
+
+from mmpretrain.datasets import FashionMNIST
+from mmpretrain.datasets.mnist import read_image_file, read_label_file
+from mmpretrain.datasets.utils import download_url, open_maybe_compressed_file
 
 DEFAULT_SRC = '/usr/share/datasets/fashion-mnist'
 DEFAULT_OUT = 'data/fashion_mnist'
-#: The address and gz checksums mmpretrain's ``FashionMNIST`` uses.
-URL_PREFIX = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/'
-GZ_MD5 = {
-    'train-images-idx3-ubyte.gz': '8d4fb7e6c68d591d4c3dfef9ec88bf0d',
-    'train-labels-idx1-ubyte.gz': '25c81989df183df01b3e8a0aad5dffbe',
-    't10k-images-idx3-ubyte.gz': 'bef4ecab320f06d8554ea6380940ec79',
-    't10k-labels-idx1-ubyte.gz': 'bb300cfdad3c16e7a12a480ee83cd310',
-}
 #: Expected IDX shape of each decompressed file of the full dataset.
 SHAPES = {
     'train-images-idx3-ubyte': (60000, 28, 28),
@@ -50,24 +46,6 @@ SHAPES = {
     't10k-labels-idx1-ubyte': (10000, ),
 }
 NUM_CLASSES = 10
-
-
-def read_idx_header(path):
-    """Read the header of an uncompressed IDX file.
-
-    Args:
-        path (str): Path of the file.
-
-    Returns:
-        tuple[int, tuple[int]]: The IDX data type code (8 for uint8) and the
-        shape stored in the header.
-    """
-    with open(path, 'rb') as f:
-        zero, dtype, ndim = struct.unpack('>HBB', f.read(4))
-        if zero != 0:
-            raise ValueError(f'{path} is not an IDX file (bad magic number)')
-        shape = struct.unpack(f'>{ndim}I', f.read(4 * ndim))
-    return dtype, shape
 
 
 def check_idx_file(path, shape=None):
@@ -81,50 +59,31 @@ def check_idx_file(path, shape=None):
     Raises:
         ValueError: On a wrong type, rank, shape, size or label value.
     """
-    dtype, got = read_idx_header(path)
-    rank = 1 if 'labels' in osp.basename(path) else 3
-    if dtype != 0x08 or len(got) != rank:
-        raise ValueError(f'{path}: expected a uint8 IDX file of rank {rank}, '
-                         f'got type {dtype:#x} and shape {got}')
-    if shape is not None and tuple(got) != tuple(shape):
-        raise ValueError(f'{path}: expected shape {shape}, got {got}')
-    num = 1
-    for n in got:
-        num *= n
-    header = 4 + 4 * len(got)
-    if os.path.getsize(path) != header + num:
-        raise ValueError(f'{path}: {os.path.getsize(path)} bytes, expected '
-                         f'{header + num} for shape {got}')
-    if rank == 1:
-        with open(path, 'rb') as f:
-            f.seek(header)
-            labels = f.read()
-        if max(labels) >= NUM_CLASSES:
-            raise ValueError(f'{path}: label {max(labels)} out of range')
-
-
-def md5sum(path):
-    """The md5 hex digest of a file."""
-    digest = hashlib.md5()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
+    labels = 'labels' in osp.basename(path)
+    read = read_label_file if labels else read_image_file
+    try:
+        # mmpretrain's reader: asserts uint8 and the rank, and the header's
+        # shape must hold exactly the bytes that follow it.
+        with warnings.catch_warnings():  # torch: "array is not writable"
+            warnings.simplefilter('ignore', UserWarning)
+            data = read(path)
+    except (AssertionError, RuntimeError) as error:
+        raise ValueError(
+            f'{path}: not a complete uint8 IDX file of rank '
+            f'{1 if labels else 3} ({os.path.getsize(path)} bytes, expected '
+            f'header + data of the shape in its header): {error}') from error
+    if shape is not None and tuple(data.shape) != tuple(shape):
+        raise ValueError(f'{path}: expected shape {shape}, '
+                         f'got {tuple(data.shape)}')
+    if labels and int(data.max()) >= NUM_CLASSES:
+        raise ValueError(f'{path}: label {int(data.max())} out of range')
 
 
 def download(dst_dir):
-    """Download the four gz files from :data:`URL_PREFIX` into ``dst_dir``.
-
-    The files are checked against mmpretrain's md5 sums.
-    """
-    for name, md5 in GZ_MD5.items():
-        dst = osp.join(dst_dir, name)
-        print(f'downloading {URL_PREFIX + name}')
-        with urllib.request.urlopen(URL_PREFIX + name, timeout=60) as r, \
-                open(dst, 'wb') as f:
-            shutil.copyfileobj(r, f)
-        if md5sum(dst) != md5:
-            raise RuntimeError(f'md5 mismatch for downloaded {name}')
+    """Download the four gz files ``FashionMNIST`` lists into ``dst_dir``,
+    checked against its md5 sums."""
+    for name, md5 in FashionMNIST.train_list + FashionMNIST.test_list:
+        download_url(urljoin(FashionMNIST.url_prefix, name), dst_dir, md5=md5)
 
 
 def find_source(src_dir, name):
@@ -162,12 +121,10 @@ def prepare(src_dir, out_dir, shapes=SHAPES, force=False):
             raise FileNotFoundError(
                 f'{name}(.gz) not found in {src_dir}. On Debian/Ubuntu '
                 '`apt install dataset-fashion-mnist`; else point --src '
-                '(tools/fashion_mnist/run_arms.py: --data-src) at a folder '
-                'with '
-                'the files, or pass --download.')
-        opener = gzip.open if src.endswith('.gz') else open
+                '(tools.fashion_mnist.run_arms: --data-src) at a folder '
+                'with the files, or pass --download.')
         tmp = dst + '.tmp'
-        with opener(src, 'rb') as fin, open(tmp, 'wb') as fout:
+        with open_maybe_compressed_file(src) as fin, open(tmp, 'wb') as fout:
             shutil.copyfileobj(fin, fout)
         try:
             check_idx_file(tmp, shape)
@@ -200,7 +157,8 @@ def parse_args():
     parser.add_argument(
         '--download',
         action='store_true',
-        help=f'download the gz files from {URL_PREFIX} instead of --src')
+        help=f'download the gz files from {FashionMNIST.url_prefix} '
+        'instead of --src')
     parser.add_argument(
         '--force', action='store_true', help='overwrite existing files')
     return parser.parse_args()

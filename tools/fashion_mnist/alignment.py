@@ -1,7 +1,8 @@
 """The alignment metrics of the kit's distilled runs: a table of the last
 epoch and curves over epochs (see ``ConfigurableDistiller``'s
 ``alignment_metrics``; each run's ``result.json`` holds them per epoch)."""
-from fashion_mnist.arms import ARMS
+from .arms import ARMS
+from .plots import epoch_axis, pyplot, save
 
 
 def alignment_runs(results):
@@ -78,12 +79,8 @@ def write_alignment_plot(prefix, results):
     recorded, _ = alignment_runs(results)
     if not recorded:
         return []
-    try:
-        import matplotlib
-        matplotlib.use('Agg')
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import MaxNLocator
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return []
     metrics = metrics_of(recorded)
     cols = min(3, len(metrics))
@@ -95,15 +92,8 @@ def write_alignment_plot(prefix, results):
             if any(metric in run['alignment'] for run in runs):
                 ax.plot(*mean_curve(runs, metric), marker='.', label=arm)
         ax.set_title(metric, fontsize=9)
-        ax.set_xlabel('epoch')
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=.3)
-        ax.legend(fontsize=7)
+        epoch_axis(ax, fontsize=7)
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis('off')
     fig.suptitle('Alignment metrics over epochs (training batches)')
-    fig.tight_layout()
-    path = prefix + '_alignment.png'
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return [path]
+    return [save(fig, prefix + '_alignment.png')]

@@ -1,12 +1,12 @@
 """What a mode trains, and training it: one job per run, pretrainings
-first, ``--jobs`` runs at a time."""
+first, ``--jobs`` runs at a time, each in a fresh process."""
 import os.path as osp
 from concurrent.futures import ThreadPoolExecutor
 from typing import List, NamedTuple, Optional
 
-from fashion_mnist import runs
-from fashion_mnist.arms import (ARMS, MAIN_ARMS, MODES, PRETRAININGS,
-                                config_path)
+from vitkd_mm.utils import fresh_process_pool
+from . import runs
+from .arms import ARMS, MAIN_ARMS, MODES, PRETRAININGS, config_path
 
 
 def mode_plan(mode, seeds=None):
@@ -67,47 +67,51 @@ def plan_jobs(plan, mode_dir, epochs, teachers, data_opts):
     return pretrain_jobs, arm_jobs
 
 
-def _train_after(pretrained, job, python, env):
-    """Train ``job`` once its pretraining (a future, or None) has ended."""
+def _train_after(pretrained, pool, job):
+    """Train ``job`` in ``pool`` once its pretraining (a future, or None)
+    has ended."""
     options = job.options
     if pretrained is not None:
         student = pretrained.result()['student']
         options = [option.format(pretrained=student) for option in options]
-    return runs.train(job.name, job.config, job.work_dir, job.seed, options,
-                      python, env)
+    return runs.train(pool, job.name, job.config, job.work_dir, job.seed,
+                      options)
 
 
-def train_all(pretrain_jobs, jobs, num_jobs, python, env):
-    """Train the pretrainings, then the arms, ``num_jobs`` at a time; an arm
-    waits for its pretraining of the same seed.
+def train_all(pretrain_jobs, jobs, num_jobs):
+    """Train the pretrainings, then the arms, ``num_jobs`` at a time, each
+    in a fresh process; an arm waits for its pretraining of the same seed.
 
     Returns:
         tuple[dict, dict]: ``{arm: [result, ...]}`` and ``{pretraining:
         [result, ...]}``.
     """
-    with ThreadPoolExecutor(num_jobs) as pool:
-        # Submitted first, so every pretraining has started before an arm
-        # that waits for one takes a worker.
-        pretrained = {
-            (job.arm, job.seed):
-            pool.submit(runs.pretrain, job.name, job.config, job.work_dir,
-                        job.seed, job.options, python, env)
-            for job in pretrain_jobs
-        }
-        futures = [
-            pool.submit(
-                _train_after,
-                pretrained.get((f'pretrain_{job.pretraining}', job.seed)), job,
-                python, env) for job in jobs
-        ]
-        try:
-            finished = [future.result() for future in futures]
-            stages = [future.result() for future in pretrained.values()]
-        except BaseException:
-            for future in [*pretrained.values(), *futures]:
-                future.cancel()
-            runs.kill_runs()
-            raise
+    # One thread per job waits for its run; the processes train. The pool
+    # is left first, so an error or Ctrl-C ends the runs the threads wait
+    # for.
+    with ThreadPoolExecutor(len(pretrain_jobs) + len(jobs)) as waiting:
+        with fresh_process_pool(num_jobs) as pool:
+            # Submitted first, so every pretraining has started before an
+            # arm that waits for one takes a process.
+            pretrained = {
+                (job.arm, job.seed):
+                waiting.submit(runs.pretrain, pool, job.name, job.config,
+                               job.work_dir, job.seed, job.options)
+                for job in pretrain_jobs
+            }
+            futures = [
+                waiting.submit(
+                    _train_after,
+                    pretrained.get((f'pretrain_{job.pretraining}', job.seed)),
+                    pool, job) for job in jobs
+            ]
+            try:
+                finished = [future.result() for future in futures]
+                stages = [future.result() for future in pretrained.values()]
+            except BaseException:
+                for future in [*pretrained.values(), *futures]:
+                    future.cancel()
+                raise
     results, pretrainings = {}, {}
     for job, result in zip(jobs, finished):
         results.setdefault(job.arm, []).append(result)

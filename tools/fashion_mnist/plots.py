@@ -1,5 +1,36 @@
-"""The kit's plots: accuracy per arm, validation accuracy over epochs."""
-from fashion_mnist.arms import MAIN_ARMS
+"""The kit's plots: accuracy per arm, validation accuracy over epochs, and
+the matplotlib set-up the report's plots share."""
+from .arms import MAIN_ARMS
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend, or None without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print('matplotlib not installed: no plots')
+        return None
+    return plt
+
+
+def epoch_axis(ax, fontsize):
+    """Whole epochs on the x axis, a light grid and the legend."""
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel('epoch')
+    ax.grid(alpha=.3)
+    ax.legend(fontsize=fontsize)
+
+
+def save(fig, path):
+    """Lay ``fig`` out, write it to ``path`` at 120 dpi and close it."""
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def write_plots(prefix, summary, results, teacher):
@@ -8,13 +39,8 @@ def write_plots(prefix, summary, results, teacher):
     Returns:
         list[str]: The PNGs written (none without matplotlib).
     """
-    try:
-        import matplotlib
-        matplotlib.use('Agg')
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import MaxNLocator
-    except ImportError:
-        print('matplotlib not installed: no plots')
+    plt = pyplot()
+    if plt is None:
         return []
     arms = list(summary)
     fig, ax = plt.subplots(figsize=(1.1 * len(arms) + 2, 4))
@@ -39,10 +65,7 @@ def write_plots(prefix, summary, results, teacher):
     ax.set_xticklabels(arms, rotation=30, ha='right')
     ax.set_ylabel('test top-1 (%)')
     ax.set_title('Student accuracy per arm (bars: mean ± std, dots: seeds)')
-    fig.tight_layout()
-    bars = prefix + '_accuracy.png'
-    fig.savefig(bars, dpi=120)
-    plt.close(fig)
+    bars = save(fig, prefix + '_accuracy.png')
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for arm in arms:
@@ -60,14 +83,7 @@ def write_plots(prefix, summary, results, teacher):
             lw=2 if main else 1,
             ls='-' if main else ':',
             label=arm)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel('epoch')
+    epoch_axis(ax, fontsize=8)
     ax.set_ylabel('test top-1 (%), mean over seeds')
     ax.set_title('Validation accuracy over epochs')
-    ax.grid(alpha=.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    curves_png = prefix + '_curves.png'
-    fig.savefig(curves_png, dpi=120)
-    plt.close(fig)
-    return [bars, curves_png]
+    return [bars, save(fig, prefix + '_curves.png')]

@@ -1,6 +1,6 @@
 """Tables, JSON and plots of the Fashion-MNIST kit, from finished runs.
 
-Reads what :mod:`fashion_mnist.run_arms` left: the mode's ``kit.json``
+Reads what :mod:`.run_arms` left: the mode's ``kit.json``
 (mode, epochs, command, commit, teachers, ``{arm: seeds}``) and each run's
 ``result.json``, or a results JSON this script wrote before; writes
 ``OUT_DIR/NAME.md`` (mean +- std per arm, the paper's claims checked),
@@ -9,8 +9,8 @@ per arm, validation accuracy over epochs, and the alignment metrics over
 epochs of the runs that recorded them). Nothing is trained.
 
 Examples:
-    python tools/fashion_mnist/report.py work_dirs/fashion_mnist/full_15e
-    python tools/fashion_mnist/report.py docs/fashion_mnist_results.json \
+    python -m tools.fashion_mnist.report work_dirs/fashion_mnist/full_15e
+    python -m tools.fashion_mnist.report docs/fashion_mnist_results.json \
         --out-dir /tmp/report
 """
 import argparse
@@ -20,12 +20,13 @@ import os.path as osp
 import statistics
 import sys
 
-if __name__ == '__main__':  # run as a script: put tools/ on the path
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+if __name__ == '__main__' and not __package__:
+    sys.exit('Run the report as a module, from the repository root: '
+             'python -m tools.fashion_mnist.report ...')
 
-from fashion_mnist.alignment import alignment_markdown, write_alignment_plot
-from fashion_mnist.arms import ARMS, CLAIMS
-from fashion_mnist.plots import write_plots
+from .alignment import alignment_markdown, write_alignment_plot
+from .arms import ARMS, CLAIMS, PRETRAININGS
+from .plots import write_plots
 
 KIT_FILE = 'kit.json'
 
@@ -116,7 +117,6 @@ def teacher_line(name, teacher):
 
 def pretraining_lines(record):
     """One line per label-free pretraining stage of the record."""
-    from fashion_mnist.arms import PRETRAININGS
     lines = []
     for stage, runs in record.get('pretrainings', {}).items():
         spec = PRETRAININGS.get(stage[len('pretrain_'):])
@@ -222,12 +222,12 @@ def load_kit(mode_dir):
         FileNotFoundError: If the kit record or a planned run's
             ``result.json`` is missing (the run has not finished).
     """
-    from fashion_mnist.runs import RESULT_FILE, load_result
+    from .runs import RESULT_FILE, load_result
     path = osp.join(mode_dir, KIT_FILE)
     if not osp.isfile(path):
         raise FileNotFoundError(
-            f'{path} not found: not a work dir of tools/fashion_mnist/'
-            'run_arms.py (WORK_DIR/<mode>_<epochs>e)')
+            f'{path} not found: not a work dir of '
+            'tools.fashion_mnist.run_arms (WORK_DIR/<mode>_<epochs>e)')
     with open(path) as f:
         record = json.load(f)
     plan = record.pop('plan')

@@ -11,11 +11,11 @@
    ``WORK_DIR/<mode>_<epochs>e/<arm>/seed<k>`` with its ``result.json``;
    finished runs are reused, so an interrupted kit resumes where it stopped;
 4. writes the mode's record (``kit.json`` beside the runs) and the report
-   (tools/fashion_mnist/report.py, which rebuilds it alone later): a
+   (``python -m tools.fashion_mnist.report``, which rebuilds it alone later): a
    markdown table (mean +- std), a JSON of the raw results with seeds and
    commands, PNG plots. Runs use CUDA when available.
 
-Modes (tools/fashion_mnist/arms.py):
+Modes (``arms.py``):
     demo    the student alone and the ViTKD+NKD student, 5 epochs, seed 0;
             prints both accuracies, writes no report.
     quick   the four main arms (student, NKD, ViTKD, ViTKD+NKD), seed 0,
@@ -45,12 +45,12 @@ Modes (tools/fashion_mnist/arms.py):
             both initialised from the pretraining; 3 seeds.
 
 Examples:
-    python tools/fashion_mnist/run_arms.py --demo
-    python tools/fashion_mnist/run_arms.py --quick
-    python tools/fashion_mnist/run_arms.py --mode bf16-teacher
-    python tools/fashion_mnist/run_arms.py --mode grid-mismatch
-    python tools/fashion_mnist/run_arms.py --mode label-free
-    python tools/fashion_mnist/run_arms.py
+    python -m tools.fashion_mnist.run_arms --demo
+    python -m tools.fashion_mnist.run_arms --quick
+    python -m tools.fashion_mnist.run_arms --mode bf16-teacher
+    python -m tools.fashion_mnist.run_arms --mode grid-mismatch
+    python -m tools.fashion_mnist.run_arms --mode label-free
+    python -m tools.fashion_mnist.run_arms
 """
 import argparse
 import json
@@ -62,23 +62,24 @@ import sys
 import tempfile
 import time
 
-TOOLS = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if __name__ == '__main__':  # run as a script: put tools/ on the path
-    sys.path.insert(0, TOOLS)
+if __name__ == '__main__' and not __package__:
+    sys.exit('Run the kit as a module, from the repository root: '
+             'python -m tools.fashion_mnist.run_arms ...')
 
-from dataset_converters.prepare_fashion_mnist import (DEFAULT_OUT, DEFAULT_SRC,
-                                                      download, is_prepared,
-                                                      prepare)
-from dataset_converters.split_fashion_mnist_label_free import \
+from tools.dataset_converters.prepare_fashion_mnist import (DEFAULT_OUT,
+                                                            DEFAULT_SRC,
+                                                            download,
+                                                            is_prepared,
+                                                            prepare)
+from tools.dataset_converters.split_fashion_mnist_label_free import \
     split as split_label_free
-from fashion_mnist import runs
-from fashion_mnist.arms import ARMS, MODES, PRETRAININGS
-from fashion_mnist.plan import mode_plan, plan_jobs, train_all
-from fashion_mnist.report import (KIT_FILE, fmt, run_cost, summarize,
-                                  write_report)
-from fashion_mnist.teachers import get_teacher
+from . import runs
+from .arms import ARMS, MODES, PRETRAININGS
+from .plan import mode_plan, plan_jobs, train_all
+from .report import KIT_FILE, fmt, run_cost, summarize, write_report
+from .teachers import get_teacher
 
-REPO = osp.dirname(TOOLS)
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv=None):
@@ -189,7 +190,7 @@ def print_demo(summary, results, teacher, epochs, total):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    # `kill` ends the runs in progress too (see runs.train).
+    # `kill` ends the runs in progress too (fresh_process_pool).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     os.chdir(REPO)  # paths in arguments, configs and records: repo-relative
     epochs = args.epochs or MODES[args.mode].epochs
@@ -198,7 +199,6 @@ def main(argv=None):
     label_free = MODES[args.mode].label_free
     ensure_data(args, label_free)
     data_opts = data_options(args.data_root, label_free)
-    python = sys.executable
 
     teachers = {}
     teacher_names = [ARMS[arm].teacher for arm in plan] + [
@@ -208,7 +208,7 @@ def main(argv=None):
     for name in dict.fromkeys(teacher_names):
         if name is not None:
             teachers[name] = get_teacher(
-                name, args.work_dir, data_opts, python,
+                name, args.work_dir, data_opts,
                 args.teacher_ckpt if name == 'teacher' else None,
                 args.train_teacher)
             print(f'{name}: {teachers[name]["checkpoint"]} (top-1 '
@@ -217,13 +217,15 @@ def main(argv=None):
     mode_dir = osp.join(args.work_dir, f'{args.mode}_{epochs}e')
     pretrain_jobs, jobs = plan_jobs(plan, mode_dir, epochs, teachers,
                                     data_opts)
-    num_jobs, env = runs.run_plan(args.jobs, len(pretrain_jobs) + len(jobs))
+    num_jobs, threads = runs.concurrency(args.jobs,
+                                         len(pretrain_jobs) + len(jobs))
+    if threads is not None:  # what the runs' fresh processes read
+        os.environ['OMP_NUM_THREADS'] = threads
     pretraining = (f'{len(pretrain_jobs)} pretrainings, then '
                    if pretrain_jobs else '')
     print(f'{args.mode} mode: {pretraining}{len(jobs)} student runs of '
           f'{epochs} epochs, {num_jobs} at a time')
-    results, pretrainings = train_all(pretrain_jobs, jobs, num_jobs, python,
-                                      env)
+    results, pretrainings = train_all(pretrain_jobs, jobs, num_jobs)
     total = time.time() - start
     summary = summarize(results)
     for arm, s in summary.items():
@@ -234,11 +236,12 @@ def main(argv=None):
         print_demo(summary, results, teachers['teacher'], epochs, total)
         return
 
-    command = shlex.join(['python', 'tools/fashion_mnist/run_arms.py', *argv])
+    command = shlex.join(
+        ['python', '-m', 'tools.fashion_mnist.run_arms', *argv])
     record = dict(
         mode=args.mode,
         epochs=epochs,
-        device=runs.device_name(env),
+        device=runs.device_name(),
         command=command,
         commit=runs.source_revision(),
         invocation_wall_s=round(total, 1),

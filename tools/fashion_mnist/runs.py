@@ -1,32 +1,44 @@
 """Training runs of the Fashion-MNIST kit.
 
-Every run is a real ``tools/train.py`` training (mmengine's Runner), one
-subprocess per run, seeded with ``randomness.seed``; its record goes to
-``result.json`` in its work dir, and a run whose ``result.json`` exists is
-reused, so an interrupted kit resumes where it stopped.
+A run is the training that ``python tools/train.py CONFIG --work-dir DIR
+--cfg-options randomness.seed=SEED ...`` does (the run's recorded
+``command``): mmengine's Runner on the merged config. It trains in a fresh
+process of a :func:`vitkd_mm.utils.fresh_process_pool`, its console output
+goes to ``train_stdout.log`` in its work dir, and it returns what the
+Runner saw (:class:`RunRecord`) as data. The record goes to
+``result.json``; a run whose ``result.json`` exists is reused, so an
+interrupted kit resumes where it stopped.
 """
-import glob
+import argparse
+import gc
 import json
 import os
 import os.path as osp
-import platform
+import resource
 import shlex
-import signal
+import statistics
 import subprocess
 import time
 
+from mmengine.hooks import Hook
+
+from vitkd_mm.utils import add_cfg_options, load_config
+
 RESULT_FILE = 'result.json'
+LOG_FILE = 'train_stdout.log'
 
 
-def device_name(env=None):
-    """The device the runs train on, in words."""
+def device_name():
+    """The device the runs train on, in words: the GPU, or the CPU model,
+    its cores and the ``OMP_NUM_THREADS`` of each run."""
     import torch
+
+    from vitkd_mm.utils import device_name as model_name
     if torch.cuda.is_available():
-        return 'cuda: ' + torch.cuda.get_device_name(0)
-    env = os.environ if env is None else env
-    threads = env.get('OMP_NUM_THREADS', str(torch.get_num_threads()))
-    return (f'cpu: {platform.processor() or platform.machine()}, '
-            f'{os.cpu_count()} cores, OMP_NUM_THREADS={threads}')
+        return 'cuda: ' + model_name('cuda')
+    threads = os.environ.get('OMP_NUM_THREADS', str(torch.get_num_threads()))
+    return (f'cpu: {model_name()}, {os.cpu_count()} cores, '
+            f'OMP_NUM_THREADS={threads}')
 
 
 def source_revision():
@@ -47,98 +59,121 @@ def source_revision():
     return commit + ('+modified' if changed else '')
 
 
-def scalars_file(work_dir):
-    """The ``vis_data/scalars.json`` of the newest run in ``work_dir``."""
-    files = sorted(
-        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    if not files:
-        raise FileNotFoundError(f'no vis_data/scalars.json in {work_dir}')
-    return files[-1]
-
-
-def read_teacher_top1(work_dir):
-    """The teacher's top-1 that the run's validation loop logged
-    (``teacher/accuracy/top1``), or None if it logged none."""
-    top1 = None
-    with open(scalars_file(work_dir)) as f:
-        for line in f:
-            top1 = json.loads(line).get('teacher/accuracy/top1', top1)
-    return top1
-
-
-def read_scalars(work_dir):
-    """Validation curve and mean seconds per training iteration of a run.
-
-    Reads the ``vis_data/scalars.json`` the Runner's LocalVisBackend wrote
-    in the newest timestamped folder of ``work_dir``.
-    """
-    path = scalars_file(work_dir)
-    curve, iter_times = [], []
-    with open(path) as f:
-        for line in f:
-            record = json.loads(line)
-            if 'accuracy/top1' in record:
-                curve.append([record['step'], record['accuracy/top1']])
-            elif 'time' in record and 'lr' in record:
-                iter_times.append(record['time'])
-    if not curve:
-        raise RuntimeError(f'no validation accuracy logged in {path}')
-    sec_per_iter = sum(iter_times) / len(iter_times) if iter_times else None
-    return curve, sec_per_iter
-
-
-def read_alignment(work_dir):
-    """The alignment metrics of a distilled run per epoch.
-
-    ``{metric: [[epoch, mean of the logged values of that epoch], ...]}``
-    for the ``distill.*`` keys without ``loss`` (``cos_mimic_0``,
-    ``cos_gen_masked``, ``agree_top1_nkd``, ...) in the training records of
-    the newest ``vis_data/scalars.json``; empty for a run without them.
-    """
-    sums = {}
-    with open(scalars_file(work_dir)) as f:
-        for line in f:
-            record = json.loads(line)
-            for key, value in record.items():
-                if key.startswith('distill.') and 'loss' not in key:
-                    by_epoch = sums.setdefault(key[len('distill.'):], {})
-                    total, count = by_epoch.get(record['epoch'], (0.0, 0))
-                    by_epoch[record['epoch']] = (total + value, count + 1)
-    return {
-        metric: [[epoch, total / count]
-                 for epoch, (total, count) in sorted(by_epoch.items())]
-        for metric, by_epoch in sums.items()
-    }
-
-
-_RUNNING = set()  # process ids (= group ids) of the runs in progress
-
-
-def kill_runs():
-    """End every run in progress with its dataloader workers."""
-    for pid in list(_RUNNING):
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-
-
-def run_plan(jobs, num_runs):
-    """How many runs train at once, and the environment each runs in.
+def concurrency(jobs, num_runs):
+    """How many runs train at once, and the ``OMP_NUM_THREADS`` of each.
 
     ``jobs=None`` picks the default: on a CPU-only machine one run per core
-    (at most ``num_runs``), each with ``OMP_NUM_THREADS`` = its share of the
-    cores unless the caller set it (these small ViTs train faster as parallel
-    1-thread runs than one after another on all cores); with a GPU one run.
+    (at most ``num_runs``), each with its share of the cores (these small
+    ViTs train faster as parallel 1-thread runs than one after another on
+    all cores); with a GPU one run. An ``OMP_NUM_THREADS`` the caller set
+    wins.
+
+    Returns:
+        tuple[int, str | None]: The runs at once, and the threads of each
+        (None with a GPU: left as it is).
     """
     import torch
-    env = dict(os.environ)
     if torch.cuda.is_available():
-        return jobs or 1, env
+        return jobs or 1, None
     cores = os.cpu_count() or 1
     jobs = jobs or max(1, min(cores, num_runs))
-    env.setdefault('OMP_NUM_THREADS', str(max(1, cores // jobs)))
-    return jobs, env
+    return jobs, os.environ.get('OMP_NUM_THREADS', str(max(1, cores // jobs)))
+
+
+class RunRecord(Hook):
+    """What a run reports, collected from the Runner as it trains.
+
+    Attributes:
+        curve (list): ``[[epoch, top-1], ...]``, one per validation.
+        teacher_top1 (float | None): The teacher's top-1 the validation
+            loop scored (``teacher/accuracy/top1``).
+        iter_times (list[float]): Seconds of each training iteration
+            (the message hub's ``train/time``).
+        losses (list[float]): The total loss of each training iteration.
+        alignment (dict): ``{metric: [[epoch, mean], ...]}``: the mean over
+            each epoch's iterations of the ``distill.*`` values that are not
+            losses (``cos_mimic_0``, ``cos_gen_masked``, ``agree_top1_nkd``,
+            ...); empty for a run without them.
+    """
+    priority = 'LOWEST'  # after the hooks that fill the message hub
+
+    def __init__(self):
+        self.curve, self.iter_times, self.losses = [], [], []
+        self.teacher_top1 = None
+        self._per_epoch = {}
+
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
+                         outputs=None):
+        hub = runner.message_hub
+        self.iter_times.append(hub.get_scalar('train/time').current())
+        self.losses.append(hub.get_scalar('train/loss').current())
+        for key in outputs:
+            if key.startswith('distill.') and 'loss' not in key:
+                metric = self._per_epoch.setdefault(key[len('distill.'):], {})
+                metric.setdefault(runner.epoch + 1, []).append(
+                    hub.get_scalar(f'train/{key}').current())
+
+    def after_val_epoch(self, runner, metrics=None):
+        self.curve.append([runner.epoch, metrics['accuracy/top1']])
+        self.teacher_top1 = metrics.get('teacher/accuracy/top1',
+                                        self.teacher_top1)
+
+    @property
+    def alignment(self):
+        return {
+            metric: [[epoch, statistics.fmean(values)]
+                     for epoch, values in sorted(per_epoch.items())]
+            for metric, per_epoch in self._per_epoch.items()
+        }
+
+
+def _cfg_options(options):
+    """``['key=value', ...]`` parsed as ``--cfg-options`` parses them."""
+    parser = argparse.ArgumentParser()
+    add_cfg_options(parser)
+    return parser.parse_args(['--cfg-options', *options]).cfg_options
+
+
+def train_here(config, work_dir, options):
+    """Train ``config`` in this process, its output to :data:`LOG_FILE`.
+
+    Meant for a fresh process of its own (see the module docstring): it
+    redirects the process's stdout and stderr.
+
+    Returns:
+        dict: The :class:`RunRecord` fields, ``wall_s``, ``cpu_s`` (this
+        process and its dataloader workers, which unlike wall time does not
+        depend on who shares the CPUs) and ``device``.
+    """
+    from mmengine.runner import Runner
+    start = time.time()
+    log = os.open(
+        osp.join(work_dir, LOG_FILE), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    cfg = load_config(config, _cfg_options(options))
+    cfg.work_dir = work_dir
+    runner = Runner.from_cfg(cfg)
+    record = RunRecord()
+    runner.register_hook(record)
+    runner.train()
+    del runner
+    gc.collect()  # ends the dataloader workers, so that their time counts
+    cpu = sum(usage.ru_utime + usage.ru_stime
+              for usage in (resource.getrusage(resource.RUSAGE_SELF),
+                            resource.getrusage(resource.RUSAGE_CHILDREN)))
+    return dict(
+        curve=record.curve,
+        teacher_top1=record.teacher_top1,
+        alignment=record.alignment,
+        iter_times=record.iter_times,
+        losses=record.losses,
+        wall_s=round(time.time() - start, 1),
+        cpu_s=round(cpu, 1),
+        device=device_name())
 
 
 def load_result(work_dir):
@@ -150,46 +185,40 @@ def load_result(work_dir):
         return json.load(f)
 
 
-def _run(name, config, work_dir, seed, cfg_options, python, env):
-    """Run ``tools/train.py`` on ``config``; ``(command, wall s, CPU s)``.
+def _run(pool, name, config, work_dir, seed, options):
+    """Train in ``pool``; the run's common record and its figures.
 
     Raises:
         RuntimeError: With the end of the run's log, if it failed.
     """
     os.makedirs(work_dir, exist_ok=True)
-    args = [
-        'tools/train.py', config, '--work-dir', work_dir, '--cfg-options',
-        f'randomness.seed={seed}', *cfg_options
-    ]
-    command = shlex.join(['python', *args])
-    log = osp.join(work_dir, 'train_stdout.log')
+    options = [f'randomness.seed={seed}', *options]
+    command = shlex.join([
+        'python', 'tools/train.py', config, '--work-dir', work_dir,
+        '--cfg-options', *options
+    ])
+    log = osp.join(work_dir, LOG_FILE)
     print(f'  {name}: training ... (log: {log})', flush=True)
-    start = time.time()
-    with open(log, 'w') as f:
-        # Own process group, so that an interrupted kit ends the run and its
-        # dataloader workers (kill_runs).
-        proc = subprocess.Popen([python, *args],
-                                stdout=f,
-                                stderr=subprocess.STDOUT,
-                                env=env,
-                                start_new_session=True)
-        _RUNNING.add(proc.pid)
-        try:
-            # wait4: the run's CPU time (dataloader workers included),
-            # which unlike wall time does not depend on who shares the CPUs.
-            _, status, usage = os.wait4(proc.pid, 0)
-        except BaseException:
-            kill_runs()
-            raise
-        finally:
-            _RUNNING.discard(proc.pid)
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        with open(log) as f:
-            tail = ''.join(f.readlines()[-30:])
-        raise RuntimeError(f'{name} failed (exit {code}):\n{command}'
-                           f'\n--- last lines of {log} ---\n{tail}')
-    return command, time.time() - start, usage.ru_utime + usage.ru_stime
+    try:
+        figures = pool.submit(train_here, config, work_dir, options).result()
+    except Exception as error:  # the run's, or a broken pool's
+        tail = ''
+        if osp.isfile(log):
+            with open(log) as f:
+                tail = ''.join(f.readlines()[-30:])
+        raise RuntimeError(f'{name} failed ({error!r}):\n{command}'
+                           f'\n--- last lines of {log} ---\n{tail}') from error
+    times = figures['iter_times']
+    common = dict(
+        config=config,
+        seed=seed,
+        command=command,
+        sec_per_iter=statistics.fmean(times) if times else None,
+        wall_s=figures['wall_s'],
+        cpu_s=figures['cpu_s'],
+        device=figures['device'],
+        work_dir=work_dir)
+    return common, figures
 
 
 def _record(result, work_dir):
@@ -198,95 +227,64 @@ def _record(result, work_dir):
     return result
 
 
-def train(name, config, work_dir, seed, cfg_options, python, env=None):
+def train(pool, name, config, work_dir, seed, cfg_options):
     """Train one config (or reuse a finished run) and return its result.
 
     Args:
+        pool (ProcessPoolExecutor): A :func:`fresh_process_pool` to train in.
         name (str): Name of the run, for the progress line.
         config (str): Config path, relative to the repo root.
         work_dir (str): The run's work dir.
         seed (int): ``randomness.seed``.
         cfg_options (list[str]): Further ``key=value`` overrides.
-        python (str): The Python interpreter to run tools/train.py with.
-        env (dict, optional): Environment of the run. Defaults to this
-            process's.
 
     Returns:
-        dict: config, seed, command, final top-1, curve, s/iter, wall and
-        CPU time, device, work dir, and for a distilled run its alignment
-        metrics per epoch (:func:`read_alignment`) (also written to
-        ``result.json``).
+        dict: config, seed, command, s/iter, wall and CPU time, device, work
+        dir, final top-1 and curve, and if the run had them the teacher's
+        top-1 and the alignment metrics per epoch (see :class:`RunRecord`);
+        also written to ``result.json``.
     """
     result = load_result(work_dir)
     if result is not None:
         print(f'  {name}: reused {result["top1"]:.2f} % ({work_dir})')
         return result
-    command, wall, cpu = _run(name, config, work_dir, seed, cfg_options,
-                              python, env)
-    curve, sec_per_iter = read_scalars(work_dir)
-    result = dict(
-        config=config,
-        seed=seed,
-        command=command,
-        top1=curve[-1][1],
-        curve=curve,
-        sec_per_iter=sec_per_iter,
-        wall_s=round(wall, 1),
-        cpu_s=round(cpu, 1),
-        device=device_name(env),
-        work_dir=work_dir)
-    alignment = read_alignment(work_dir)
-    if alignment:
-        result['alignment'] = alignment
-    teacher_top1 = read_teacher_top1(work_dir)
-    if teacher_top1 is not None:
-        result['teacher_top1'] = teacher_top1
-    _record(result, work_dir)
-    teacher = '' if teacher_top1 is None else \
-        f' (its teacher, scored in the run: {teacher_top1:.2f} %)'
+    result, figures = _run(pool, name, config, work_dir, seed, cfg_options)
+    if not figures['curve']:
+        raise RuntimeError(f'{name}: no validation ran ({work_dir})')
+    result.update(top1=figures['curve'][-1][1], curve=figures['curve'])
+    if figures['alignment']:
+        result['alignment'] = figures['alignment']
+    teacher = ''
+    if figures['teacher_top1'] is not None:
+        result['teacher_top1'] = figures['teacher_top1']
+        teacher = (f' (its teacher, scored in the run: '
+                   f'{figures["teacher_top1"]:.2f} %)')
     print(
-        f'  {name}: top-1 {result["top1"]:.2f} % in {wall / 60:.1f} min'
-        f'{teacher}',
+        f'  {name}: top-1 {result["top1"]:.2f} % in '
+        f'{result["wall_s"] / 60:.1f} min{teacher}',
         flush=True)
-    return result
+    return _record(result, work_dir)
 
 
-def pretrain(name, config, work_dir, seed, cfg_options, python, env=None):
+def pretrain(pool, name, config, work_dir, seed, cfg_options):
     """Train a label-free pretraining (or reuse a finished one).
 
     Args: as :func:`train`.
 
     Returns:
-        dict: config, seed, command, ``student`` (the exported
-        ``student.pth``), its last logged loss, s/iter, wall and CPU time,
-        device, work dir (also written to ``result.json``).
+        dict: config, seed, command, s/iter, wall and CPU time, device, work
+        dir, ``student`` (the exported ``student.pth``) and its last loss
+        (also written to ``result.json``).
     """
     result = load_result(work_dir)
     if result is not None:
         print(f'  {name}: reused {result["student"]}')
         return result
-    command, wall, cpu = _run(name, config, work_dir, seed, cfg_options,
-                              python, env)
-    losses, iter_times = [], []
-    with open(scalars_file(work_dir)) as f:
-        for line in f:
-            record = json.loads(line)
-            if 'loss' in record:
-                losses.append(record['loss'])
-                iter_times.append(record['time'])
+    result, figures = _run(pool, name, config, work_dir, seed, cfg_options)
     student = osp.join(work_dir, 'student.pth')
     if not osp.isfile(student):
         raise FileNotFoundError(f'{name} wrote no {student}')
-    result = dict(
-        config=config,
-        seed=seed,
-        command=command,
-        student=student,
-        final_loss=losses[-1],
-        sec_per_iter=sum(iter_times) / len(iter_times),
-        wall_s=round(wall, 1),
-        cpu_s=round(cpu, 1),
-        device=device_name(env),
-        work_dir=work_dir)
-    print(f'  {name}: {student} in {wall / 60:.1f} min', flush=True)
+    result.update(student=student, final_loss=figures['losses'][-1])
+    print(
+        f'  {name}: {student} in {result["wall_s"] / 60:.1f} min', flush=True)
     return _record(result, work_dir)

@@ -2,8 +2,9 @@
 import json
 import os.path as osp
 
-from fashion_mnist.arms import TEACHERS, config_path
-from fashion_mnist.runs import train
+from vitkd_mm.utils import fresh_process_pool
+from .arms import TEACHERS, config_path
+from .runs import train
 
 
 def find_checkpoint(work_dir):
@@ -43,7 +44,7 @@ def checkpoint_record(path):
     return record
 
 
-def get_teacher(name, root, data_opts, python, checkpoint=None, retrain=False):
+def get_teacher(name, root, data_opts, checkpoint=None, retrain=False):
     """A teacher's record (with its ``checkpoint``): the given checkpoint,
     the shipped one, else trained once in ``root/<name>_<epochs>e`` (or
     reused from there), in that order of preference."""
@@ -58,6 +59,7 @@ def get_teacher(name, root, data_opts, python, checkpoint=None, retrain=False):
         config, import_custom_modules=False).train_cfg.max_epochs
     print(f'{name} (trained once, reused by every mode):')
     work_dir = osp.join(root, f'{name}_{epochs}e')
-    record = train(name, config, work_dir, 0, data_opts, python)
+    with fresh_process_pool() as pool:
+        record = train(pool, name, config, work_dir, 0, data_opts)
     record['checkpoint'] = export_teacher(work_dir, config, record)
     return record

@@ -29,7 +29,8 @@ import os
 import os.path as osp
 
 import torch
-from mmengine.config import Config, DictAction
+
+from vitkd_mm.utils import add_cfg_options, load_config
 
 
 def parse_args(argv=None):
@@ -42,11 +43,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--seed', type=int, default=0, help='seed of the generation mask')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, as tools/train.py')
+    add_cfg_options(parser, 'override config settings, as tools/train.py')
     return parser.parse_args(argv)
 
 
@@ -104,9 +101,7 @@ def main(argv=None):
                                         draw_cka_bars, draw_token_panels,
                                         fit_pcas, token_panels)
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     model = build_model(cfg, args.checkpoint, args.device)
     images = read_images(args.images, model)
     data = model.data_preprocessor(dict(inputs=images), False)

@@ -11,8 +11,8 @@ whole process:
    loaders that read with :func:`safe_torch_load`. So ``teacher_ckpt``,
    ``load_from``, ``--resume``, ``init_cfg=dict(type='Pretrained')`` and
    ``mim test --checkpoint`` refuse any global outside the allow-list of
-   :mod:`vitkd_mm.utils.safe_load`, on every torch. (mmengine's own http
-   loader unpickles fully even on torch 2.14.) ``pavi://`` and
+   :mod:`vitkd_mm.utils.checkpoint_allowlist`, on every torch. (mmengine's
+   own http loader unpickles fully even on torch 2.14.) ``pavi://`` and
    ``s3://``/``petrel://`` checkpoints, which mmengine would unpickle
    fully, are refused: download the file and give its path.
 2. On torch >= 2.6, that allow-list is also added to torch's own
@@ -47,8 +47,9 @@ from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.utils import digit_version
 
 from . import restricted_pickle
-from .safe_load import (UnreadableCheckpointError, UnsafeCheckpointError,
-                        safe_checkpoint_globals)
+from .checkpoint_allowlist import (UnreadableCheckpointError,
+                                   UnsafeCheckpointError,
+                                   safe_checkpoint_globals)
 
 # torch >= 2.6: weights_only=True is extensible (and the default).
 TORCH_CHECKS_GLOBALS = digit_version(
@@ -120,8 +121,9 @@ def safe_torch_load(file, map_location=None):
         raise UnsafeCheckpointError(
             f'Refused to load {name}: {detail.rstrip(".")}. A checkpoint '
             'may hold only tensors and the types mmengine writes '
-            '(vitkd_mm.utils.safe_load); unpickling anything else could '
-            'run code. Use checkpoints from sources you trust.') from None
+            '(vitkd_mm.utils.checkpoint_allowlist); unpickling anything '
+            'else could run code. Use checkpoints from sources you '
+            'trust.') from None
     cause = f'{error_type}: {detail}' if detail else error_type
     raise UnreadableCheckpointError(
         f'Cannot read checkpoint {name} ({cause}): the file is empty, '

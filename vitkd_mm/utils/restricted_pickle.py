@@ -5,11 +5,11 @@ globals, for torch versions whose ``weights_only`` loader cannot be extended
 ``torch.load(f, pickle_module=restricted_pickle)`` unpickles the
 checkpoint's metadata and objects with :class:`Unpickler`, which looks every
 global up in a fixed table (torch's own weights-only globals plus
-:func:`~vitkd_mm.utils.safe_load.safe_checkpoint_globals`) and lets pickle's
-``BUILD`` set the state only of instances of allow-listed classes, so a class
-or function can never be modified. Anything else raises
-:class:`~vitkd_mm.utils.safe_load.UnsafeCheckpointError` before it is
-called.
+:func:`~vitkd_mm.utils.checkpoint_allowlist.safe_checkpoint_globals`) and
+lets pickle's ``BUILD`` set the state only of instances of allow-listed
+classes, so a class or function can never be modified. Anything else raises
+:class:`~vitkd_mm.utils.checkpoint_allowlist.UnsafeCheckpointError` before
+it is called.
 
 Examples:
     >>> import torch
@@ -26,7 +26,8 @@ import _codecs
 import _compat_pickle
 from torch import _weights_only_unpickler
 
-from .safe_load import UnsafeCheckpointError, safe_checkpoint_globals
+from .checkpoint_allowlist import (UnsafeCheckpointError,
+                                   safe_checkpoint_globals)
 
 # Protocol-2 pickles (torch's default) write bytes, sets and complex numbers
 # as calls of these; torch >= 2.6 allows the same ones.

@@ -8,7 +8,7 @@ model = dict(
     type='vitkd_mm.SingleTeacherDistill',
     architecture={{_base_.student_model}},
     teacher={{_base_.teacher_model}},
-    # The shipped teacher (tools/fashion_mnist/run_arms.py passes the
+    # The shipped teacher (tools.fashion_mnist.run_arms passes the
     # checkpoint it uses).
     teacher_ckpt='checkpoints/fashion_mnist/vit-d96_teacher_fashion-mnist.pth',
     distiller=dict(

@@ -1,6 +1,6 @@
 # Teacher: the 96-dim ViT trained on all 60k Fashion-MNIST training images
 # (more data than the students see, as the paper's in21k-pretrained DeiT III
-# teachers). Trained once by tools/fashion_mnist/run_arms.py and reused.
+# teachers). Trained once by tools.fashion_mnist.run_arms and reused.
 _base_ = [
     '_base_/vits.py', '_base_/fashion-mnist_bs128.py',
     '_base_/schedule_adamw.py', '_base_/runtime.py'

@@ -6,7 +6,7 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from vitkd_mm.registry import MODELS
-from ..utils.tokens import HWShape, masked_token_count, to_hw
+from ..utils.tokens import HWShape, check_mask_ratio, masked_token_count, to_hw
 from .drop_extra_tokens import check_num_extra_tokens, drop_extra_tokens
 from .generators import build_generator
 from .mimic_connector import check_token_dims, token_projection
@@ -75,12 +75,9 @@ class GenerationConnector(BaseModule):
                  num_heads: int = 8,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if not 0 < mask_ratio < 1:
-            raise ValueError('mask_ratio must lie in the open interval '
-                             f'(0, 1), got {mask_ratio}.')
+        self.mask_ratio = check_mask_ratio(mask_ratio)
         self.student_dims = student_dims
         self.teacher_dims = teacher_dims
-        self.mask_ratio = mask_ratio
         self.num_extra_tokens = check_num_extra_tokens(num_extra_tokens)
         self.patch_resolution = None if patch_resolution is None else to_hw(
             patch_resolution, 'patch_resolution')

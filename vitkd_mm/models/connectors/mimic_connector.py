@@ -28,9 +28,9 @@ def check_token_dims(x: torch.Tensor, student_dims: int) -> None:
 class MimicConnector(BaseModule):
     """Maps the student's shallow tokens to the teacher's width.
 
-    Drops the extra tokens, then applies ``Linear(student_dims,
-    teacher_dims)`` (an identity without parameters when the widths are
-    equal).
+    Drops the extra tokens (as :class:`DropExtraTokens`), then applies
+    ``Linear(student_dims, teacher_dims)`` (an identity without parameters
+    when the widths are equal); shapes: see :meth:`forward`.
 
     Args:
         student_dims (int): Channels D_s of the student tokens.
@@ -39,15 +39,13 @@ class MimicConnector(BaseModule):
             sequence. Defaults to 1.
         init_cfg (dict, optional): Initialization config. Defaults to None.
 
-    Shapes:
-        - x: (B, E + N, D_s)
-        - output: (B, N, D_t)
-
     Examples:
         >>> import torch
         >>> connector = MimicConnector(192, 384)
         >>> connector(torch.rand(2, 1 + 196, 192)).shape
         torch.Size([2, 196, 384])
+        >>> MimicConnector(384, 384).proj  # equal widths
+        Identity()
     """
 
     def __init__(self,

@@ -246,7 +246,7 @@ class ConfigurableDistiller(BaseModule):
     def _get_record(self, spec: RecordSpec, connector_outputs: dict):
         if spec.connector is None:
             return self.read_record(spec)
-        key = spec.connector_input
+        key = spec.connector_call_key
         if key not in connector_outputs:
             kwargs = {
                 name: self.read_record(sub_spec)

@@ -36,7 +36,7 @@ class RecordSpec:
     key: str = field(default='', compare=False)
 
     @property
-    def connector_input(self) -> Tuple:
+    def connector_call_key(self) -> Tuple:
         """The key of the connector call this spec shares with others."""
         return (self.from_student, self.recorder, self.record_idx,
                 self.data_idx, self.connector)
@@ -149,7 +149,7 @@ def check_shared_connector_calls(
             if spec.connector is None:
                 continue
             key = f'loss_forward_mappings.{loss_name}.{argument}'
-            first = seen.setdefault(spec.connector_input, (key, spec))
+            first = seen.setdefault(spec.connector_call_key, (key, spec))
             if first[1].connector_kwargs != spec.connector_kwargs:
                 raise KeyError(
                     f'{key} and {first[0]} read the same call of connector '

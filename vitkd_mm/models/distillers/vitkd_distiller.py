@@ -20,11 +20,13 @@ _INFERRED = {
 }
 
 
-def _tokens(name: str,
-            from_student: bool,
-            connector: str,
-            connector_idx: Optional[int] = None,
-            connector_kwargs: Optional[dict] = None) -> dict:
+def _token_entry(name: str,
+                 from_student: bool,
+                 connector: str,
+                 connector_idx: Optional[int] = None,
+                 connector_kwargs: Optional[dict] = None) -> dict:
+    """A loss mapping's entry for the tokens recorder ``name`` recorded,
+    through ``connector`` (output ``connector_idx`` if it has several)."""
     entry = dict(recorder=name, from_student=from_student, connector=connector)
     if connector_idx is not None:
         entry['connector_idx'] = connector_idx
@@ -102,8 +104,8 @@ def _shallow_listing(shallow_layers: Sequence, mimic: dict,
         listing.losses[f'loss_mimic_{i}'] = dict(
             type='MimicLoss', loss_weight=mimic_weight)
         listing.mappings[f'loss_mimic_{i}'] = dict(
-            preds_S=_tokens(f'block{i}', True, f'mimic{i}'),
-            preds_T=_tokens(
+            preds_S=_token_entry(f'block{i}', True, f'mimic{i}'),
+            preds_T=_token_entry(
                 f'block{i}', False, 'patch_tokens', connector_kwargs=aligned))
     return listing
 
@@ -128,10 +130,10 @@ def _generation_listing(deep_sources: Dict[str, str], grid: _GridListing,
     student_grid = None if grid.student_grid is None else dict(
         hw_shape=grid.student_grid)
     listing.mappings['loss_gen'] = dict(
-        preds_S=_tokens('deep', True, 'generation', 0, student_grid),
-        preds_T=_tokens(
+        preds_S=_token_entry('deep', True, 'generation', 0, student_grid),
+        preds_T=_token_entry(
             'deep', False, 'patch_tokens', connector_kwargs=grid.aligned),
-        mask=_tokens('deep', True, 'generation', 1, student_grid))
+        mask=_token_entry('deep', True, 'generation', 1, student_grid))
     return listing
 
 
@@ -143,8 +145,8 @@ def _deep_mimic_listing(deep_sources: Dict[str, str], grid: _GridListing,
     listing.losses['loss_mimic_deep'] = dict(
         type='MimicLoss', loss_weight=weight)
     listing.mappings['loss_mimic_deep'] = dict(
-        preds_S=_tokens('deep', True, 'mimic_deep'),
-        preds_T=_tokens(
+        preds_S=_token_entry('deep', True, 'mimic_deep'),
+        preds_T=_token_entry(
             'deep', False, 'patch_tokens', connector_kwargs=grid.aligned))
     return listing
 

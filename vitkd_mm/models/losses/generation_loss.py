@@ -3,7 +3,7 @@ import torch
 from mmengine.model import BaseModule
 
 from vitkd_mm.registry import MODELS
-from ..utils.tokens import masked_token_count
+from ..utils.tokens import check_mask_ratio, masked_token_count
 from .alignment import token_cosine
 from .mimic_loss import check_token_pair
 
@@ -50,11 +50,8 @@ class GenerationLoss(BaseModule):
                  mask_ratio: float = 0.5,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if not 0 < mask_ratio < 1:
-            raise ValueError('mask_ratio must lie in the open interval '
-                             f'(0, 1), got {mask_ratio}.')
         self.loss_weight = loss_weight
-        self.mask_ratio = mask_ratio
+        self.mask_ratio = check_mask_ratio(mask_ratio)
         self._checked_token_counts = set()
 
     def check_mask(self, mask: torch.Tensor) -> None:

@@ -11,6 +11,22 @@ class ModuleRecorder(BaseRecorder):
     """Base of the recorders that hook the submodule named ``source``.
 
     The hook stays registered; it records only inside the context.
+
+    Args:
+        source (str): Name of the submodule, as in ``model.named_modules()``.
+
+    Examples:
+        >>> import torch
+        >>> model = torch.nn.Sequential(torch.nn.Linear(4, 2))
+        >>> outputs, inputs = ModuleOutputs('0'), ModuleInputs('0')
+        >>> outputs.initialize(model)
+        >>> inputs.initialize(model)
+        >>> with outputs, inputs:
+        ...     _ = model(torch.rand(3, 4))
+        >>> outputs.get_record_data().shape
+        torch.Size([3, 2])
+        >>> inputs.get_record_data(data_idx=0).shape  # the first input
+        torch.Size([3, 4])
     """
 
     def prepare_from_model(self, model: Optional[nn.Module]) -> None:
@@ -33,18 +49,7 @@ class ModuleRecorder(BaseRecorder):
 class ModuleOutputs(ModuleRecorder):
     """Record the outputs of a submodule with a forward hook.
 
-    Args:
-        source (str): Name of the submodule, as in ``model.named_modules()``.
-
-    Examples:
-        >>> import torch
-        >>> model = torch.nn.Sequential(torch.nn.Linear(4, 2))
-        >>> recorder = ModuleOutputs('0')
-        >>> recorder.initialize(model)
-        >>> with recorder:
-        ...     _ = model(torch.rand(3, 4))
-        >>> recorder.get_record_data().shape
-        torch.Size([3, 2])
+    Arguments and example: :class:`ModuleRecorder`.
     """
 
     def register_hook(self, module: nn.Module) -> None:
@@ -60,19 +65,7 @@ class ModuleInputs(ModuleRecorder):
 
     Use ``data_idx`` to pick one, e.g. ``data_idx=1`` on
     ``head.loss_module`` gives the ground-truth labels or mixed scores.
-
-    Args:
-        source (str): Name of the submodule, as in ``model.named_modules()``.
-
-    Examples:
-        >>> import torch
-        >>> model = torch.nn.Sequential(torch.nn.Linear(4, 2))
-        >>> recorder = ModuleInputs('0')
-        >>> recorder.initialize(model)
-        >>> with recorder:
-        ...     _ = model(torch.rand(3, 4))
-        >>> recorder.get_record_data(data_idx=0).shape
-        torch.Size([3, 4])
+    Arguments and example: :class:`ModuleRecorder`.
     """
 
     def register_hook(self, module: nn.Module) -> None:

@@ -1,8 +1,8 @@
 from .state_dict_match import KeyReport, match_state_dict, read_state_dict
 from .strict_pretrained import StrictPretrained
-from .tokens import HWShape, masked_token_count, to_hw
+from .tokens import HWShape, check_mask_ratio, masked_token_count, to_hw
 
 __all__ = [
-    'HWShape', 'KeyReport', 'match_state_dict', 'masked_token_count',
-    'read_state_dict', 'StrictPretrained', 'to_hw'
+    'check_mask_ratio', 'HWShape', 'KeyReport', 'match_state_dict',
+    'masked_token_count', 'read_state_dict', 'StrictPretrained', 'to_hw'
 ]

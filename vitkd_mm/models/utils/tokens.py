@@ -1,5 +1,5 @@
 """Token helpers shared by connectors, losses and algorithms: (h, w) grids
-and MAE-style mask sizes."""
+and MAE-style mask ratios and sizes."""
 from typing import Sequence, Tuple, Union
 
 HWShape = Union[int, Sequence[int]]
@@ -24,6 +24,19 @@ def to_hw(shape: HWShape, name: str) -> Tuple[int, int]:
 #: 0.5 of a 7 x 7 grid masks 25 / 49 = 0.51 (+2 %); 1e-4 of 16 tokens would
 #: mask 1 / 16 (625 x).
 MAX_MASK_RATIO_EXCESS = 0.1
+
+
+def check_mask_ratio(mask_ratio: float) -> float:
+    """Return ``mask_ratio`` if it lies in (0, 1), else raise a ValueError.
+
+    Examples:
+        >>> check_mask_ratio(0.5)
+        0.5
+    """
+    if not 0 < mask_ratio < 1:
+        raise ValueError('mask_ratio must lie in the open interval '
+                         f'(0, 1), got {mask_ratio}.')
+    return mask_ratio
 
 
 def masked_token_count(num_tokens: int, mask_ratio: float) -> int:
