@@ -23,6 +23,7 @@ import time
 
 import torch
 
+import vitkd_mm  # noqa: F401  (registries, safe checkpoint loading)
 from vitkd_mm.utils import add_cfg_options, load_config
 
 
@@ -53,7 +54,6 @@ def parse_args(argv=None):
 def build(cfg, checkpoint):
     """The config's distillation model with ``checkpoint`` as its
     ``teacher_ckpt``, or None (saying why) if the file does not load."""
-    import vitkd_mm  # noqa: F401  (registries, safe checkpoint loading)
     from vitkd_mm.registry import MODELS
     model_cfg = dict(cfg.model, teacher_ckpt=checkpoint)
     if cfg.get('data_preprocessor') is not None:

@@ -30,6 +30,7 @@ import os.path as osp
 
 import torch
 
+import vitkd_mm  # noqa: F401  (safe checkpoint loading, registries)
 from vitkd_mm.utils import add_cfg_options, load_config
 
 
@@ -51,7 +52,6 @@ def build_model(cfg, checkpoint, device):
     """The distillation model with the checkpoint's weights, in eval mode."""
     from mmengine.registry import init_default_scope
 
-    import vitkd_mm  # noqa: F401  (safe checkpoint loading, registries)
     from vitkd_mm.registry import MODELS
     from vitkd_mm.utils import read_checkpoint
 
